@@ -1,0 +1,64 @@
+"""A bounded queue of events for one consumer (a speaker or listener socket).
+
+Overflow policy (DESIGN.md): partial transcripts/translations and metrics may
+be dropped for a slow consumer, finals never silently. When the queue is full
+of events that may not be dropped, the consumer is too far behind: `put`
+raises `SlowConsumer` and the owner disconnects it with a clear close reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+from server.protocol.messages import Event
+
+
+class SlowConsumer(Exception):
+    """The consumer fell `capacity` undroppable events behind."""
+
+
+def droppable(event: Event) -> bool:
+    kind = event.get("type")
+    return kind == "metrics" or (kind in ("transcript", "translation") and not event.get("final"))
+
+
+class Outbox:
+    def __init__(self, capacity: int = 256) -> None:
+        self.capacity = capacity
+        self._items: deque[Event] = deque()
+        self._ready = asyncio.Event()
+        self._closed = False
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, event: Event) -> None:
+        if self._closed:
+            return
+        if len(self._items) >= self.capacity and not self._drop_one():
+            raise SlowConsumer(f"{len(self._items)} events waiting")
+        self._items.append(event)
+        self._ready.set()
+
+    def _drop_one(self) -> bool:
+        for i, queued in enumerate(self._items):
+            if droppable(queued):
+                del self._items[i]
+                self.dropped += 1
+                return True
+        return False
+
+    def close(self) -> None:
+        """No more events; `get` returns None once the queue is drained."""
+        self._closed = True
+        self._ready.set()
+
+    async def get(self) -> Event | None:
+        while not self._items:
+            if self._closed:
+                return None
+            self._ready.clear()
+            await self._ready.wait()
+        return self._items.popleft()

@@ -1,0 +1,72 @@
+"""LocalAgreement-n over successive hypotheses of a re-transcribed buffer.
+
+A word is committed once `n` consecutive decodes of the growing buffer agree on
+it (as the prefix after what is already committed). With n=2 this is the policy
+of whisper_streaming (Machacek et al., 2023), which measured it as the best
+latency/quality trade-off among the simple policies; n is a knob.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from server.streaming.words import Word
+
+#: A re-recognized word may start this much before the last committed end.
+_OVERLAP_TOLERANCE_S = 0.1
+_MAX_NGRAM = 5
+
+
+class LocalAgreement:
+    def __init__(self, n: int = 2) -> None:
+        if n < 1:
+            raise ValueError("n must be >= 1")
+        self.n = n
+        self._history: deque[list[Word]] = deque(maxlen=max(1, n - 1))
+        self._committed_tail: list[Word] = []
+        self.last_committed_end = 0.0
+
+    def reset_history(self) -> None:
+        self._history.clear()
+
+    def new_part(self, hypothesis: list[Word]) -> list[Word]:
+        """The part of a full-buffer hypothesis after what is already committed."""
+        fresh = [w for w in hypothesis if w.start > self.last_committed_end - _OVERLAP_TOLERANCE_S]
+        tail = self._committed_tail
+        # Drop a leading n-gram the model re-recognized from committed audio.
+        if fresh and tail and abs(fresh[0].start - self.last_committed_end) < 1.0:
+            for k in range(min(len(tail), len(fresh), _MAX_NGRAM), 0, -1):
+                if [w.key for w in tail[-k:]] == [w.key for w in fresh[:k]]:
+                    fresh = fresh[k:]
+                    break
+        return [w for w in fresh if w.key]
+
+    def insert(self, hypothesis: list[Word]) -> tuple[list[Word], list[Word]]:
+        """Feed one decode; return (newly committed words, uncommitted tail)."""
+        fresh = self.new_part(hypothesis)
+        committed: list[Word] = []
+        if self.n == 1:
+            committed = fresh
+        elif len(self._history) == self._history.maxlen:
+            k = 0
+            while k < len(fresh) and all(
+                k < len(h) and h[k].key == fresh[k].key for h in self._history
+            ):
+                k += 1
+            committed = fresh[:k]
+        tail = fresh[len(committed) :]
+        self.commit(committed)
+        self._history.append(tail)
+        return committed, tail
+
+    def commit(self, words: list[Word]) -> None:
+        if not words:
+            return
+        self._committed_tail = (self._committed_tail + words)[-_MAX_NGRAM:]
+        self.last_committed_end = max(self.last_committed_end, words[-1].end)
+        # Earlier hypotheses still hold the words just committed: drop them.
+        keys = [w.key for w in words]
+        trimmed = deque(maxlen=self._history.maxlen)
+        for h in self._history:
+            trimmed.append(h[len(keys) :] if [w.key for w in h[: len(keys)]] == keys else [])
+        self._history = trimmed

@@ -1,0 +1,356 @@
+"""The streaming recognition policy: a sans-I/O core.
+
+`feed(samples, now)` takes 16 kHz audio; `next_request(now)` says when and what
+to decode; `on_result(request, result, now)` takes the recognizer's words;
+`events()` drains what to tell the client. No asyncio, no sockets, no model:
+the VAD is injected (anything with `feed(samples) -> probabilities`), so the
+core is deterministic and unit-testable with arrays and a fake clock.
+
+How it works
+- Silero VAD (32 ms windows) opens an utterance at speech onset (with a short
+  pre-roll) and closes it after `endpoint_silence_s` of silence.
+- While an utterance is open, the buffer since the last trim point is
+  re-decoded every `decode_interval_s` of new audio, prompted with recent
+  committed text. LocalAgreement-n commits the words n decodes agree on.
+- Committed words form the open segment (the partial's `stable` part); the
+  rest of the latest hypothesis is its `unstable` tail.
+- A segment becomes final at a sentence end among committed words, at an
+  endpoint (a last decode commits everything), at `max_segment_s`, or on
+  flush/stop. The buffer is trimmed at finalized/committed word ends so a
+  decode never grows past `max_buffer_s` by much.
+
+Invariants
+- At most one request is in flight; results arrive in request order.
+- Every committed word is finalized exactly once, in order (nothing finalized
+  is lost; nothing is finalized twice).
+- No decode runs on audio the VAD never called speech, and words that lie in
+  VAD silence are dropped: Whisper hallucinates on silence and noise.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from server.streaming.agreement import LocalAgreement
+from server.streaming.events import (
+    AsrRequest,
+    AsrResult,
+    Decoded,
+    Final,
+    FinalReason,
+    Partial,
+    PolicyEvent,
+)
+from server.streaming.words import Word, join_words
+
+SAMPLE_RATE = 16000
+VAD_WINDOW = 512
+
+
+class Vad(Protocol):
+    def feed(self, samples: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class PolicyOptions:
+    vad_threshold: float = 0.5  # speech starts when p >= this
+    vad_off_threshold: float = 0.35  # and continues while p >= this
+    speech_onset_s: float = 0.064  # consecutive speech needed to open an utterance
+    endpoint_silence_s: float = 0.5  # silence that ends an utterance
+    pre_roll_s: float = 0.3
+    post_roll_s: float = 0.2
+    decode_interval_s: float = 0.3  # new audio between re-decodes
+    min_decode_s: float = 0.6  # shortest window worth decoding (short ones make Whisper repeat)
+    agreement_n: int = 2
+    max_buffer_s: float = 12.0
+    max_segment_s: float = 15.0
+    sentence_finals: bool = True
+    prompt_chars: int = 200
+    min_speech_s: float = 0.15  # an utterance with less VAD speech is ignored
+    word_speech_margin_s: float = 0.25  # a word needs VAD speech within this distance
+
+
+class StreamingTranscriber:
+    def __init__(
+        self, vad: Vad, options: PolicyOptions | None = None, language: str | None = None
+    ) -> None:
+        self.opts = options or PolicyOptions()
+        self.language = language
+        self._vad = vad
+        self._buf = np.zeros(0, dtype=np.float32)
+        self._buf_start = 0  # absolute sample index of _buf[0]
+        self._pos = 0  # absolute samples fed
+        self._vad_pos = 0  # absolute samples the VAD has judged
+        self._speech: deque[tuple[int, int]] = deque()  # (start, end) sample spans of speech
+        self._in_utt = False
+        self._onset_run = 0
+        self._silence_run = 0
+        self._utt_start = 0
+        self._utt_speech = 0  # samples of speech in the open utterance
+        self._last_speech_end = 0
+        self._endpoints: deque[tuple[int, FinalReason]] = deque()
+        self._inflight: AsrRequest | None = None
+        self._next_id = 1
+        self._last_decode_end = 0
+        self._agreement = LocalAgreement(self.opts.agreement_n)
+        self._open: list[Word] = []  # committed, not yet final
+        self._tail: list[Word] = []  # latest uncommitted hypothesis
+        self._segment = 0
+        self._history = ""  # finalized text, for prompts
+        self._events: list[PolicyEvent] = []
+        self._last_partial: tuple[str, str] | None = None
+        self._closed = False
+
+    # -- input -------------------------------------------------------------
+
+    def feed(self, samples: np.ndarray, now: float) -> None:
+        if self._closed:
+            raise RuntimeError("feed() after close()")
+        if samples.size == 0:
+            return
+        self._buf = np.concatenate([self._buf, samples.astype(np.float32, copy=False)])
+        self._pos += samples.size
+        for p in self._vad.feed(samples):
+            self._on_vad_window(float(p))
+        self._trim_idle()
+
+    def flush(self, now: float) -> None:
+        """End the current utterance now (client `flush`)."""
+        self._end_utterance(self._pos, "flush")
+
+    def close(self, now: float) -> None:
+        """End of stream: finalize everything pending, then `done` turns true."""
+        self._end_utterance(self._pos, "stop")
+        self._closed = True
+
+    @property
+    def done(self) -> bool:
+        return self._closed and self._inflight is None and not self._endpoints
+
+    @property
+    def backlog_s(self) -> float:
+        """Audio received but not yet decoded (what backpressure watches)."""
+        if not self._in_utt and not self._endpoints:
+            return 0.0
+        return (self._pos - max(self._last_decode_end, self._buf_start)) / SAMPLE_RATE
+
+    @property
+    def stream_time(self) -> float:
+        return self._pos / SAMPLE_RATE
+
+    # -- decoding ----------------------------------------------------------
+
+    def next_request(self, now: float) -> AsrRequest | None:
+        if self._inflight is not None:
+            return None
+        o = self.opts
+        while self._endpoints:
+            end, _ = self._endpoints[0]
+            if self._speech_in(self._buf_start, end) >= o.min_speech_s * SAMPLE_RATE:
+                return self._request(end, final=True)
+            # Nothing worth decoding (a cough, a click): finalize what is committed.
+            self._finish_endpoint(end, [])
+        if not self._in_utt:
+            return None
+        length = self._pos - self._buf_start
+        fresh = self._pos - self._last_decode_end
+        if length >= o.min_decode_s * SAMPLE_RATE and fresh >= o.decode_interval_s * SAMPLE_RATE:
+            return self._request(self._pos, final=False)
+        return None
+
+    def on_result(self, request: AsrRequest, result: AsrResult, now: float) -> None:
+        if self._inflight is None or request.id != self._inflight.id:
+            raise RuntimeError("result for a request that is not in flight")
+        self._inflight = None
+        self._last_decode_end = int(request.end_s * SAMPLE_RATE)
+        if self.language is None and result.language and result.language_probability >= 0.5:
+            self.language = result.language
+        words = [
+            w.shifted(request.start_s)
+            for w in result.words
+            if w.text.strip()
+        ]
+        words = [w for w in words if self._has_speech_near(w)]
+        self._events.append(Decoded(request.id, request.end_s - request.start_s, request.final))
+        if request.final:
+            self._finish_endpoint(int(request.end_s * SAMPLE_RATE), words)
+        else:
+            committed, self._tail = self._agreement.insert(words)
+            self._open.extend(committed)
+            self._finalize_ready()
+            self._trim_long_buffer()
+            self._emit_partial()
+
+    def events(self) -> list[PolicyEvent]:
+        out, self._events = self._events, []
+        return out
+
+    # -- internals ---------------------------------------------------------
+
+    def _request(self, end: int, *, final: bool) -> AsrRequest:
+        start = self._buf_start
+        audio = self._buf[: end - start].copy()
+        req = AsrRequest(
+            id=self._next_id,
+            audio=audio,
+            start_s=start / SAMPLE_RATE,
+            end_s=end / SAMPLE_RATE,
+            prompt=self._prompt(),
+            language=self.language,
+            final=final,
+        )
+        self._next_id += 1
+        self._inflight = req
+        return req
+
+    def _prompt(self) -> str:
+        before = [w for w in self._open if w.end * SAMPLE_RATE <= self._buf_start]
+        text = (self._history + " " + join_words(before)).strip()
+        return text[-self.opts.prompt_chars :]
+
+    def _on_vad_window(self, p: float) -> None:
+        o = self.opts
+        start, end = self._vad_pos, self._vad_pos + VAD_WINDOW
+        self._vad_pos = end
+        if not self._in_utt:
+            self._onset_run = self._onset_run + 1 if p >= o.vad_threshold else 0
+            if self._onset_run * VAD_WINDOW >= o.speech_onset_s * SAMPLE_RATE:
+                onset = end - self._onset_run * VAD_WINDOW
+                self._in_utt = True
+                self._silence_run = 0
+                self._utt_start = max(self._buf_start, onset - int(o.pre_roll_s * SAMPLE_RATE))
+                self._utt_speech = 0
+                self._add_speech(onset, end)
+                if self._inflight is None and not self._endpoints:
+                    self._trim_to(self._utt_start)
+                    self._last_decode_end = self._buf_start
+            return
+        if p >= o.vad_off_threshold:
+            self._silence_run = 0
+            self._add_speech(start, end)
+        else:
+            self._silence_run += 1
+            if self._silence_run * VAD_WINDOW >= o.endpoint_silence_s * SAMPLE_RATE:
+                stop = min(self._pos, self._last_speech_end + int(o.post_roll_s * SAMPLE_RATE))
+                self._end_utterance(stop, "endpoint")
+
+    def _add_speech(self, start: int, end: int) -> None:
+        self._utt_speech += end - start
+        self._last_speech_end = end
+        if self._speech and self._speech[-1][1] >= start:
+            self._speech[-1] = (self._speech[-1][0], end)
+        else:
+            self._speech.append((start, end))
+
+    def _speech_in(self, start: int, end: int) -> int:
+        return sum(max(0, min(e, end) - max(s, start)) for s, e in self._speech)
+
+    def _has_speech_near(self, w: Word) -> bool:
+        m = self.opts.word_speech_margin_s
+        lo, hi = int((w.start - m) * SAMPLE_RATE), int((w.end + m) * SAMPLE_RATE)
+        return self._speech_in(lo, hi) > 0
+
+    def _end_utterance(self, end: int, reason: FinalReason) -> None:
+        if self._in_utt:
+            self._in_utt = False
+            self._onset_run = 0
+            self._endpoints.append((max(end, self._buf_start), reason))
+        elif reason == "stop" and (self._open or self._tail) and not self._endpoints:
+            self._endpoints.append((self._pos, reason))
+
+    def _finish_endpoint(self, end: int, words: list[Word]) -> None:
+        _, reason = self._endpoints.popleft()
+        fresh = self._agreement.new_part(words)
+        self._agreement.commit(fresh)
+        self._agreement.reset_history()
+        self._open.extend(fresh)
+        self._tail = []
+        self._finalize(len(self._open), reason)
+        self._last_partial = None
+        self._trim_to(end)
+        if self._in_utt:
+            self._trim_to(self._utt_start)
+        self._last_decode_end = self._buf_start
+
+    def _finalize_ready(self) -> None:
+        o = self.opts
+        if o.sentence_finals:
+            last = max((i for i, w in enumerate(self._open) if w.ends_sentence), default=-1)
+            if last >= 0:
+                self._finalize(last + 1, "sentence")
+        if self._open and self._open[-1].end - self._open[0].start >= o.max_segment_s:
+            self._finalize(len(self._open), "max_length")
+
+    def _finalize(self, count: int, reason: FinalReason) -> None:
+        words, self._open = tuple(self._open[:count]), self._open[count:]
+        if not words:
+            return
+        text = join_words(words)
+        self._events.append(
+            Final(
+                segment=self._segment,
+                words=words,
+                text=text,
+                start=words[0].start,
+                end=words[-1].end,
+                reason=reason,
+                language=self.language,
+            )
+        )
+        self._segment += 1
+        self._history = (self._history + " " + text).strip()[-self.opts.prompt_chars :]
+        # Finalized audio is never decoded again.
+        self._trim_to(min(int(words[-1].end * SAMPLE_RATE), self._pos))
+
+    def _trim_long_buffer(self) -> None:
+        o = self.opts
+        if self._pos - self._buf_start <= o.max_buffer_s * SAMPLE_RATE:
+            return
+        cut = int(self._agreement.last_committed_end * SAMPLE_RATE)
+        if cut <= self._buf_start and self._tail:
+            # No agreement for a whole buffer: commit what is well behind the edge.
+            edge = self._pos / SAMPLE_RATE - o.max_buffer_s / 2
+            forced = [w for w in self._tail if w.end <= edge]
+            if forced:
+                self._agreement.commit(forced)
+                self._agreement.reset_history()
+                self._open.extend(forced)
+                self._tail = self._tail[len(forced) :]
+                cut = int(forced[-1].end * SAMPLE_RATE)
+        self._trim_to(cut)
+
+    def _trim_to(self, sample: int) -> None:
+        sample = min(sample, self._pos)
+        if sample <= self._buf_start:
+            return
+        self._buf = self._buf[sample - self._buf_start :]
+        self._buf_start = sample
+        while self._speech and self._speech[0][1] <= sample - SAMPLE_RATE:
+            self._speech.popleft()
+
+    def _trim_idle(self) -> None:
+        if self._in_utt or self._endpoints or self._inflight is not None:
+            return
+        self._trim_to(self._pos - int(self.opts.pre_roll_s * SAMPLE_RATE))
+        self._last_decode_end = self._buf_start
+
+    def _emit_partial(self) -> None:
+        stable, unstable = join_words(self._open), join_words(self._tail)
+        if (stable, unstable) == self._last_partial or not (stable or unstable):
+            return
+        self._last_partial = (stable, unstable)
+        words = self._open + self._tail
+        self._events.append(
+            Partial(
+                segment=self._segment,
+                text=join_words(words),
+                stable=stable,
+                unstable=unstable,
+                start=words[0].start,
+                end=min(words[-1].end, self._last_decode_end / SAMPLE_RATE),
+            )
+        )

@@ -1,0 +1,99 @@
+"""Offline transcription of a whole file: the ceiling streaming is held against."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from server.asr.whisper import AsrOptions, WhisperEngine
+from server.errors import AudioError, UnsupportedError
+from server.models.resolve import resolve_asr, resolve_mt
+from server.mt.requests import TranslationRequest
+from server.mt.translator import Translator, TranslatorOptions
+from server.streaming.events import AsrRequest
+from server.streaming.words import Word, join_words
+
+SAMPLE_RATE = 16000
+
+
+@dataclass(frozen=True)
+class OfflineResult:
+    text: str
+    words: list[Word]
+    language: str | None
+    audio_s: float
+    asr_s: float
+    translation: str | None = None
+
+
+def load_audio(path: Path) -> np.ndarray:
+    from faster_whisper.audio import decode_audio
+
+    try:
+        audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
+    except Exception as exc:
+        raise AudioError(f"cannot decode {path}: {exc}") from exc
+    return np.asarray(audio, dtype=np.float32)
+
+
+def transcribe_audio(
+    engine: WhisperEngine, audio: np.ndarray, language: str | None = None
+) -> OfflineResult:
+    req = AsrRequest(0, audio, 0.0, audio.size / SAMPLE_RATE, "", language, True)
+    decode = engine.transcribe(req)
+    words = decode.result.words
+    return OfflineResult(
+        text=join_words(words),
+        words=words,
+        language=decode.result.language,
+        audio_s=audio.size / SAMPLE_RATE,
+        asr_s=decode.asr_s,
+    )
+
+
+def run_transcribe(args: argparse.Namespace) -> int:
+    info = resolve_asr(args.model)
+    engine = WhisperEngine(info, replace(AsrOptions(), compute_type=args.compute_type))
+    result = transcribe_audio(engine, load_audio(args.file), args.language)
+    translation = None
+    target = args.translate_to
+    source = args.language or result.language
+    if target and source and target != source:
+        specs = args.mt_model or ["zh-en"]
+        models = [resolve_mt(s) for s in specs]
+        mt = next((m for m in models if m.covers(source, target)), None)
+        if mt is not None:
+            t0 = time.perf_counter()
+            translator = Translator(mt, TranslatorOptions(compute_type=args.compute_type))
+            out = translator.translate_batch([TranslationRequest(result.text, source, target)])
+            translation = out[0].text
+            _ = time.perf_counter() - t0
+        elif target == "en" and info.can_translate_to_english:
+            audio = load_audio(args.file)
+            req = AsrRequest(0, audio, 0.0, audio.size / SAMPLE_RATE, "", source, True)
+            words = engine.transcribe(req, task="translate").result.words
+            translation = " ".join(w.text.strip() for w in words)
+        else:
+            raise UnsupportedError(f"no model translates {source} -> {target}", code="unsupported_pair")
+    result = replace(result, translation=translation)
+    if args.json:
+        print(json.dumps({
+            "text": result.text,
+            "language": result.language,
+            "audio_s": round(result.audio_s, 3),
+            "asr_s": round(result.asr_s, 3),
+            "rtf": round(result.asr_s / result.audio_s, 3) if result.audio_s else None,
+            "translation": result.translation,
+            "words": [{"word": w.text.strip(), "start": round(w.start, 3), "end": round(w.end, 3)}
+                      for w in result.words],
+        }, ensure_ascii=False))
+    else:
+        print(result.text)
+        if result.translation is not None:
+            print(f"[{target}] {result.translation}")
+    return 0

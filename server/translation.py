@@ -1,0 +1,256 @@
+"""A session's translations: which path serves each target, and the plumbing.
+
+Per target language a session translates either with a CTranslate2 model
+(`mt`: incremental, partials at a bounded rate, finals always) or, where no
+model covers the pair and the target is English, with Whisper's own
+`translate` task on each final segment's audio (`whisper`: finals only).
+Requests of one target run one at a time, so its events stay in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from server.errors import ModelError, ParleyError, UnsupportedError
+from server.mt.incremental import IncrementalTranslation
+from server.mt.requests import TranslationRequest
+from server.streaming.events import AsrRequest, Final, Partial
+
+if TYPE_CHECKING:
+    from server.services import Services
+
+log = logging.getLogger(__name__)
+
+Via = Literal["mt", "whisper"]
+
+
+@dataclass(frozen=True)
+class TranslationPlan:
+    source: str | None
+    #: target -> path; an empty dict means no translation.
+    routes: dict[str, Via]
+
+
+@dataclass(frozen=True)
+class TranslationEvent:
+    target: str
+    final: bool
+    segment: int
+    text: str
+    source_segments: tuple[int, ...]
+    source_text: str
+    start: float
+    end: float
+    via: Via
+    mt_s: float
+    arrival: float | None  # arrival of the audio the source text ends in
+
+
+def plan_translations(
+    services: Services, source: str | None, targets: tuple[str, ...]
+) -> TranslationPlan:
+    """Decide how each target is served, or raise `unsupported_pair` now."""
+    routes: dict[str, Via] = {}
+    for target in targets:
+        if source is not None and target == source:
+            continue  # the transcript already is in that language
+        if source is not None and services.mt_covers(source, target):
+            routes[target] = "mt"
+        elif source is None and services.mt_targets_any(target):
+            routes[target] = "mt"  # checked again once the language is detected
+        elif target == "en" and services.asr_info.can_translate_to_english:
+            routes[target] = "whisper"
+        else:
+            raise UnsupportedError(
+                f"cannot translate {source or 'auto'} -> {target}: "
+                f"this server translates {services.describe_pairs()}",
+                code="unsupported_pair",
+            )
+    return TranslationPlan(source=source, routes=routes)
+
+
+@dataclass
+class _SegmentInfo:
+    start: float
+    end: float
+    arrival: float | None
+
+
+class Translations:
+    def __init__(
+        self,
+        services: Services,
+        plan: TranslationPlan,
+        on_event: Callable[[TranslationEvent], None],
+        on_error: Callable[[ParleyError], None],
+        audio_of: Callable[[float, float], np.ndarray] | None = None,
+    ) -> None:
+        self.services = services
+        self.plan = plan
+        self._on_event = on_event
+        self._on_error = on_error
+        self.audio_of = audio_of
+        self._streams: dict[str, IncrementalTranslation] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._whisper_queue: dict[str, list[Final]] = {t: [] for t, v in plan.routes.items() if v == "whisper"}
+        self._segments: dict[int, _SegmentInfo] = {}
+        self._partial_arrival: float | None = None
+        self._partial_span = (0.0, 0.0)
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._aborted = False
+
+    def describe(self) -> dict[str, str]:
+        return dict(self.plan.routes)
+
+    def _stream(self, target: str, language: str | None) -> IncrementalTranslation | None:
+        stream = self._streams.get(target)
+        if stream is None:
+            source = self.plan.source or language
+            if source is None or source == target:
+                return None
+            if not self.services.mt_covers(source, target):
+                self._on_error(
+                    UnsupportedError(
+                        f"detected language {source!r}: no model translates {source} -> {target}",
+                        code="unsupported_pair",
+                    )
+                )
+                self.plan.routes.pop(target, None)
+                return None
+            stream = IncrementalTranslation(source, target, self.services.config_mt_incremental())
+            self._streams[target] = stream
+        return stream
+
+    def on_partial(self, ev: Partial, language: str | None, arrival: float | None) -> None:
+        now = time.monotonic()
+        self._partial_arrival = arrival
+        self._partial_span = (ev.start, ev.end)
+        for target, via in list(self.plan.routes.items()):
+            if via == "mt":
+                stream = self._stream(target, language)
+                if stream is not None:
+                    stream.on_partial(ev.text, now)
+        self._pump()
+
+    def on_final(self, ev: Final, arrival: float | None) -> None:
+        now = time.monotonic()
+        self._segments[ev.segment] = _SegmentInfo(ev.start, ev.end, arrival)
+        for target, via in list(self.plan.routes.items()):
+            if via == "mt":
+                stream = self._stream(target, ev.language)
+                if stream is not None:
+                    stream.on_final(ev.segment, ev.text, True, now)
+            else:
+                self._whisper_queue[target].append(ev)
+        self._pump()
+
+    async def close(self) -> None:
+        now = time.monotonic()
+        for stream in self._streams.values():
+            stream.close(now)
+        self._pump()
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+
+    def abort(self) -> None:
+        self._aborted = True
+        for task in self._tasks.values():
+            task.cancel()
+
+    def _pump(self) -> None:
+        if self._aborted:
+            return
+        for target in self.plan.routes:
+            if target in self._tasks:
+                continue
+            task = self._next_task(target)
+            if task is not None:
+                self._tasks[target] = task
+
+    def _next_task(self, target: str) -> asyncio.Task[None] | None:
+        now = time.monotonic()
+        stream = self._streams.get(target)
+        if stream is not None:
+            req = stream.next_request(now)
+            if req is not None:
+                return asyncio.create_task(self._run_mt(target, stream, req))
+        queue = self._whisper_queue.get(target)
+        if queue:
+            return asyncio.create_task(self._run_whisper(target, queue.pop(0)))
+        return None
+
+    async def _run_mt(
+        self, target: str, stream: IncrementalTranslation, req: TranslationRequest
+    ) -> None:
+        try:
+            final = stream.is_final_request(req)
+            try:
+                result = await self.services.translate(req, final=final)
+            except ParleyError as exc:
+                self._on_error(exc)
+                stream.on_failure(req, time.monotonic())
+                return
+            for ev in stream.on_result(req, result, time.monotonic()):
+                segs = [self._segments[s] for s in ev.source_segments if s in self._segments]
+                if segs:
+                    start, end, arrival = segs[0].start, segs[-1].end, segs[-1].arrival
+                else:
+                    (start, end), arrival = self._partial_span, self._partial_arrival
+                self._on_event(
+                    TranslationEvent(
+                        target=target,
+                        final=ev.final,
+                        segment=ev.sentence,
+                        text=ev.text,
+                        source_segments=ev.source_segments,
+                        source_text=ev.source_text,
+                        start=start,
+                        end=end,
+                        via="mt",
+                        mt_s=result.mt_ms / 1000,
+                        arrival=arrival,
+                    )
+                )
+        finally:
+            self._tasks.pop(target, None)
+            self._pump()
+
+    async def _run_whisper(self, target: str, final: Final) -> None:
+        try:
+            if self.audio_of is None:
+                return
+            audio = self.audio_of(final.start, final.end)
+            req = AsrRequest(0, audio, final.start, final.end, "", final.language, True)
+            try:
+                timed = await self.services.asr.transcribe(req, task="translate")
+            except ModelError as exc:
+                self._on_error(exc)
+                return
+            text = " ".join(w.text.strip() for w in timed.decode.result.words).strip()
+            info = self._segments.get(final.segment)
+            self._on_event(
+                TranslationEvent(
+                    target=target,
+                    final=True,
+                    segment=final.segment,
+                    text=text,
+                    source_segments=(final.segment,),
+                    source_text=final.text,
+                    start=final.start,
+                    end=final.end,
+                    via="whisper",
+                    mt_s=timed.asr_s,
+                    arrival=info.arrival if info else None,
+                )
+            )
+        finally:
+            self._tasks.pop(target, None)
+            self._pump()

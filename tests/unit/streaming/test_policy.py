@@ -1,0 +1,220 @@
+"""The streaming core with a scripted recognizer, a fake VAD and a fake clock."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from server.streaming.events import AsrRequest, AsrResult, Final, Partial
+from server.streaming.policy import SAMPLE_RATE, VAD_WINDOW, PolicyOptions, StreamingTranscriber
+from server.streaming.words import Word
+
+CHUNK = 1600  # 100 ms frames
+
+
+class EnergyVad:
+    """Speech wherever the signal is loud: enough to script utterances."""
+
+    def __init__(self) -> None:
+        self._rest = np.zeros(0, dtype=np.float32)
+
+    def feed(self, samples: np.ndarray) -> np.ndarray:
+        buf = np.concatenate([self._rest, samples])
+        n = buf.size // VAD_WINDOW
+        self._rest = buf[n * VAD_WINDOW :]
+        wins = buf[: n * VAD_WINDOW].reshape(n, VAD_WINDOW)
+        return (np.abs(wins).mean(axis=1) > 0.01).astype(np.float32)
+
+
+def speech(seconds: float) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return (0.2 * rng.standard_normal(int(seconds * SAMPLE_RATE))).astype(np.float32)
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * SAMPLE_RATE), dtype=np.float32)
+
+
+class ScriptedAsr:
+    """Returns the script's words heard completely inside the request window.
+
+    The last word still being spoken comes out garbled, like a real model
+    guessing at a cut-off word; `flaky` garbles every other decode's tail more.
+    """
+
+    def __init__(self, words: list[Word], flaky: bool = False) -> None:
+        self.words = words
+        self.flaky = flaky
+        self.calls: list[AsrRequest] = []
+
+    def __call__(self, req: AsrRequest) -> AsrResult:
+        self.calls.append(req)
+        heard = [w for w in self.words if w.start >= req.start_s - 0.05 and w.end <= req.end_s]
+        out = [w.shifted(-req.start_s) for w in heard]
+        cut = [w for w in self.words if w.start < req.end_s < w.end]
+        if cut and not req.final:
+            w = cut[0]
+            out.append(Word(w.text + "-", w.start - req.start_s, req.end_s - req.start_s))
+        if self.flaky and len(self.calls) % 2 and len(out) > 2 and not req.final:
+            out[-1] = Word(" uh", out[-1].start, out[-1].end)
+        return AsrResult(words=out, language="en")
+
+
+def script(start: float, texts: list[str], dur: float = 0.3) -> list[Word]:
+    return [Word(" " + t, start + i * dur, start + (i + 1) * dur - 0.02) for i, t in enumerate(texts)]
+
+
+def run(
+    audio: list[np.ndarray],
+    asr: ScriptedAsr,
+    opts: PolicyOptions | None = None,
+    flush_at: float | None = None,
+) -> tuple[StreamingTranscriber, list[object]]:
+    policy = StreamingTranscriber(EnergyVad(), opts or PolicyOptions(), language="en")
+    signal = np.concatenate(audio)
+    events: list[object] = []
+    now = 0.0
+
+    def drain() -> None:
+        while (req := policy.next_request(now)) is not None:
+            policy.on_result(req, asr(req), now)
+            events.extend(policy.events())
+
+    for i in range(0, signal.size, CHUNK):
+        now = (i + CHUNK) / SAMPLE_RATE
+        policy.feed(signal[i : i + CHUNK], now)
+        if flush_at is not None and abs(now - flush_at) < 1e-6:
+            policy.flush(now)
+        drain()
+    policy.close(now)
+    drain()
+    assert policy.done
+    return policy, events
+
+
+def finals(events: list[object]) -> list[Final]:
+    return [e for e in events if isinstance(e, Final)]
+
+
+def final_text(events: list[object]) -> list[str]:
+    return [w.text.strip() for f in finals(events) for w in f.words]
+
+
+WORDS = "the quick brown fox jumps over the lazy dog and runs far away".split()
+
+
+def test_every_word_finalized_once_in_order() -> None:
+    words = script(0.5, WORDS)
+    asr = ScriptedAsr(words)
+    _, events = run([silence(0.5), speech(len(WORDS) * 0.3), silence(1.5)], asr)
+    assert final_text(events) == WORDS
+    fs = finals(events)
+    assert [f.segment for f in fs] == list(range(len(fs)))
+    assert fs[-1].reason == "endpoint"
+
+
+def test_partials_come_first_and_stable_part_survives() -> None:
+    words = script(0.5, WORDS)
+    _, events = run([silence(0.5), speech(len(WORDS) * 0.3), silence(1.5)], ScriptedAsr(words))
+    partials = [e for e in events if isinstance(e, Partial)]
+    assert partials, "no partial before the final"
+    first_final = next(i for i, e in enumerate(events) if isinstance(e, Final))
+    assert any(isinstance(e, Partial) for e in events[:first_final])
+    final_by_seg = {f.segment: f.text for f in finals(events)}
+    for p in partials:
+        assert final_by_seg[p.segment].startswith(p.stable)
+
+
+def test_words_commit_before_the_pause() -> None:
+    """LocalAgreement commits while the speaker is still talking."""
+    words = script(0.5, WORDS)
+    _, events = run([silence(0.5), speech(len(WORDS) * 0.3), silence(1.5)], ScriptedAsr(words))
+    speech_end = words[-1].end
+    early = [p for p in events if isinstance(p, Partial) and p.stable and p.end < speech_end - 0.5]
+    assert early, "nothing was committed until the endpoint"
+
+
+def test_unstable_tail_is_not_committed() -> None:
+    words = script(0.5, WORDS)
+    _, events = run([silence(0.5), speech(len(WORDS) * 0.3), silence(1.5)], ScriptedAsr(words, flaky=True))
+    assert final_text(events) == WORDS
+    assert not any("uh" in t or t.endswith("-") for t in final_text(events))
+
+
+def test_sentence_end_finalizes_early() -> None:
+    texts = ["hello", "world.", "this", "is", "a", "second", "sentence", "here", "now", "ok"]
+    words = script(0.5, texts)
+    _, events = run([silence(0.5), speech(len(texts) * 0.3), silence(1.5)], ScriptedAsr(words))
+    fs = finals(events)
+    assert fs[0].text == "hello world." and fs[0].reason == "sentence"
+    assert final_text(events) == [t for t in texts]
+
+
+def test_two_utterances_two_endpoints() -> None:
+    a, b = WORDS[:5], WORDS[5:]
+    words = script(0.5, a) + script(0.5 + 1.5 + 1.5, b)
+    audio = [silence(0.5), speech(1.5), silence(1.5), speech(len(b) * 0.3), silence(1.5)]
+    _, events = run(audio, ScriptedAsr(words))
+    assert final_text(events) == a + b
+    assert [f.reason for f in finals(events)].count("endpoint") == 2
+
+
+def test_silence_produces_no_decode_and_no_captions() -> None:
+    asr = ScriptedAsr([])
+    _, events = run([silence(5.0)], asr)
+    assert asr.calls == []
+    assert events == []
+
+
+def test_words_in_silence_are_dropped() -> None:
+    """A hallucinated word where the VAD heard nothing never reaches a caption."""
+    real = script(0.5, ["hello", "there"])
+    ghost = Word(" thanks", 3.0, 3.4)  # inside the trailing silence
+    _, events = run([silence(0.5), speech(0.6), silence(3.0)], ScriptedAsr(real + [ghost]))
+    assert final_text(events) == ["hello", "there"]
+
+
+def test_flush_ends_the_utterance_now() -> None:
+    words = script(0.5, WORDS[:6])
+    _, events = run([silence(0.5), speech(1.8), speech(1.0)], ScriptedAsr(words), flush_at=2.3)
+    fs = finals(events)
+    assert fs and fs[0].reason == "flush"
+    assert final_text(events)[:6] == WORDS[:6]
+
+
+def test_stop_mid_speech_finalizes_everything() -> None:
+    words = script(0.5, WORDS[:6])
+    _, events = run([silence(0.5), speech(1.8)], ScriptedAsr(words))
+    assert final_text(events) == WORDS[:6]
+    assert finals(events)[-1].reason == "stop"
+
+
+def test_long_utterance_is_cut_and_buffer_bounded() -> None:
+    many = (WORDS * 6)[:70]  # 21 s of continuous speech
+    words = script(0.5, many)
+    opts = replace(PolicyOptions(), max_segment_s=5.0, max_buffer_s=6.0, sentence_finals=False)
+    asr = ScriptedAsr(words)
+    _, events = run([silence(0.5), speech(len(many) * 0.3), silence(1.5)], asr, opts)
+    assert final_text(events) == many
+    assert any(f.reason == "max_length" for f in finals(events))
+    longest = max(r.end_s - r.start_s for r in asr.calls)
+    assert longest <= opts.max_buffer_s + 1.0
+
+
+def test_request_discipline() -> None:
+    policy = StreamingTranscriber(EnergyVad(), PolicyOptions(), language="en")
+    policy.feed(speech(1.0), 1.0)
+    req = policy.next_request(1.0)
+    assert req is not None
+    assert policy.next_request(1.0) is None  # one in flight at a time
+    with pytest.raises(RuntimeError):
+        policy.on_result(replace(req, id=req.id + 1), AsrResult([], "en"), 1.1)
+    policy.on_result(req, AsrResult([], "en"), 1.1)
+
+
+def test_backlog_reports_undecoded_audio() -> None:
+    policy = StreamingTranscriber(EnergyVad(), PolicyOptions(), language="en")
+    policy.feed(speech(3.0), 3.0)
+    assert policy.backlog_s > 2.5
