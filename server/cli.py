@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # faster-whisper logs every call at INFO; keep its chatter out of the server log.
+    logging.getLogger("faster_whisper").setLevel(max(logging.WARNING, logging.root.level))
     try:
         if args.command == "serve":
             return _serve(config_from_args(args))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from server.asr.scheduler import AsrScheduler
@@ -14,16 +13,11 @@ from server.models.resolve import resolve_asr, resolve_mt
 from server.models.types import AsrModelInfo, MtModelInfo
 from server.mt.incremental import IncrementalOptions
 from server.mt.requests import TranslationRequest, TranslationResult
+from server.mt.router import TranslationRouter
 from server.mt.scheduler import TranslationScheduler
 from server.mt.translator import Translator, TranslatorOptions
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class _MtModel:
-    info: MtModelInfo
-    scheduler: TranslationScheduler
 
 
 class Services:
@@ -33,13 +27,15 @@ class Services:
         asr_info: AsrModelInfo,
         asr: AsrScheduler,
         vad_model: SileroVadModel,
-        mt: list[_MtModel],
+        mt_models: list[MtModelInfo],
+        mt: TranslationRouter,
     ) -> None:
         self.config = config
         self.asr_info = asr_info
         self.asr = asr
         self.vad_model = vad_model
-        self._mt = mt
+        self.mt_models = mt_models
+        self.mt = mt
 
     @classmethod
     def load(cls, config: ServerConfig) -> Services:
@@ -47,20 +43,16 @@ class Services:
         asr_info = resolve_asr(config.asr_model)
         engine = WhisperEngine(asr_info, config.asr)
         engine.warm_up()
-        mt: list[_MtModel] = []
-        for spec in config.mt_models:
-            info = resolve_mt(spec)
-            translator = Translator(info, TranslatorOptions(compute_type=config.mt_compute_type))
-            mt.append(_MtModel(info, TranslationScheduler(translator)))
-        return cls(config, asr_info, AsrScheduler(engine), SileroVadModel(), mt)
+        infos = [resolve_mt(spec) for spec in config.mt_models]
+        opts = TranslatorOptions(compute_type=config.mt_compute_type)
+        router = TranslationRouter([TranslationScheduler(Translator(i, opts)) for i in infos])
+        return cls(config, asr_info, AsrScheduler(engine), SileroVadModel(), infos, router)
 
     async def start(self) -> None:
-        for m in self._mt:
-            await m.scheduler.start()
+        await self.mt.start()
 
     async def aclose(self) -> None:
-        for m in self._mt:
-            await m.scheduler.aclose()
+        await self.mt.aclose()
         await self.asr.aclose()
 
     def new_vad(self) -> VadStream:
@@ -68,31 +60,20 @@ class Services:
 
     # -- translation ---------------------------------------------------------
 
-    def _mt_for(self, source: str, target: str) -> _MtModel | None:
-        return next((m for m in self._mt if m.info.covers(source, target)), None)
-
     def mt_covers(self, source: str, target: str) -> bool:
-        return self._mt_for(source, target) is not None
+        return self.mt.covers(source, target)
 
     def mt_targets_any(self, target: str) -> bool:
-        return any(t == target for m in self._mt for _, t in m.info.pairs)
+        return any(t == target for _, t in self.mt.pairs)
 
     def config_mt_incremental(self) -> IncrementalOptions:
         return IncrementalOptions()
 
     async def translate(self, request: TranslationRequest, *, final: bool) -> TranslationResult:
-        model = self._mt_for(request.source, request.target)
-        if model is None:
-            from server.errors import UnsupportedError
-
-            raise UnsupportedError(
-                f"no model translates {request.source} -> {request.target}",
-                code="unsupported_pair",
-            )
-        return await model.scheduler.translate(request, priority="final" if final else "partial")
+        return await self.mt.translate(request, priority="final" if final else "partial")
 
     def describe_pairs(self) -> str:
-        pairs = [f"{s}->{t}" for m in self._mt for s, t in m.info.pairs]
+        pairs = [f"{s}->{t}" for s, t in self.mt.pairs]
         if self.asr_info.can_translate_to_english:
             pairs.append("any->en (Whisper translate)")
         return ", ".join(pairs) or "nothing (no translation model loaded)"
@@ -107,7 +88,7 @@ class Services:
                 "translate_to_english": a.can_translate_to_english,
             },
             "mt": [
-                {"name": m.info.name, "kind": m.info.kind, "pairs": [list(p) for p in m.info.pairs]}
-                for m in self._mt
+                {"name": m.name, "kind": m.kind, "pairs": [list(p) for p in m.pairs]}
+                for m in self.mt_models
             ],
         }

@@ -151,6 +151,7 @@ class Session:
             req = self.policy.next_request(time.monotonic())
             if req is not None:
                 self._task = asyncio.create_task(self._decode(req), name=f"decode-{self.id}")
+        self._dispatch()
         self._update_capacity()
         if self.policy.done and (self._task is None or self._task.done()):
             self._done.set()
@@ -174,6 +175,10 @@ class Session:
         if self.closed:
             return
         self.policy.on_result(req, result, time.monotonic())
+        self._task = None
+        self._pump()
+
+    def _dispatch(self) -> None:
         for ev in self.policy.events():
             if isinstance(ev, Final):
                 self._on_final(ev)
@@ -181,8 +186,6 @@ class Session:
                 self._on_partial(ev)
             elif isinstance(ev, Decoded):
                 self._on_decoded(ev)
-        self._task = None
-        self._pump()
 
     # -- events -----------------------------------------------------------
 

@@ -12,15 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from server.errors import ModelError, ParleyError, UnsupportedError
-from server.mt.incremental import IncrementalTranslation
-from server.mt.requests import TranslationRequest
+from server.mt.incremental import IncrementalTranslator, StreamRequest
+from server.mt.scheduler import Dropped
 from server.streaming.events import AsrRequest, Final, Partial
 
 if TYPE_CHECKING:
@@ -97,20 +97,22 @@ class Translations:
         self._on_event = on_event
         self._on_error = on_error
         self.audio_of = audio_of
-        self._streams: dict[str, IncrementalTranslation] = {}
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._whisper_queue: dict[str, list[Final]] = {t: [] for t, v in plan.routes.items() if v == "whisper"}
+        self._streams: dict[str, IncrementalTranslator] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._whisper_busy: set[str] = set()
+        self._whisper_queue: dict[str, list[Final]] = {
+            t: [] for t, v in plan.routes.items() if v == "whisper"
+        }
         self._segments: dict[int, _SegmentInfo] = {}
         self._partial_arrival: float | None = None
         self._partial_span = (0.0, 0.0)
-        self._idle = asyncio.Event()
-        self._idle.set()
         self._aborted = False
 
     def describe(self) -> dict[str, str]:
         return dict(self.plan.routes)
 
-    def _stream(self, target: str, language: str | None) -> IncrementalTranslation | None:
+    def _stream(self, target: str, language: str | None) -> IncrementalTranslator | None:
         stream = self._streams.get(target)
         if stream is None:
             source = self.plan.source or language
@@ -125,7 +127,7 @@ class Translations:
                 )
                 self.plan.routes.pop(target, None)
                 return None
-            stream = IncrementalTranslation(source, target, self.services.config_mt_incremental())
+            stream = IncrementalTranslator(source, target, self.services.config_mt_incremental())
             self._streams[target] = stream
         return stream
 
@@ -153,54 +155,69 @@ class Translations:
         self._pump()
 
     async def close(self) -> None:
+        """Translate everything still pending (end of stream)."""
         now = time.monotonic()
         for stream in self._streams.values():
             stream.close(now)
         self._pump()
         while self._tasks:
-            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self._timer is not None:
+            self._timer.cancel()
 
     def abort(self) -> None:
         self._aborted = True
-        for task in self._tasks.values():
+        for task in self._tasks:
             task.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
 
     def _pump(self) -> None:
         if self._aborted:
             return
-        for target in self.plan.routes:
-            if target in self._tasks:
-                continue
-            task = self._next_task(target)
-            if task is not None:
-                self._tasks[target] = task
-
-    def _next_task(self, target: str) -> asyncio.Task[None] | None:
         now = time.monotonic()
-        stream = self._streams.get(target)
-        if stream is not None:
-            req = stream.next_request(now)
-            if req is not None:
-                return asyncio.create_task(self._run_mt(target, stream, req))
-        queue = self._whisper_queue.get(target)
-        if queue:
-            return asyncio.create_task(self._run_whisper(target, queue.pop(0)))
-        return None
+        wake: float | None = None
+        for target, stream in self._streams.items():
+            while (req := stream.next_request(now)) is not None:
+                self._spawn(self._run_mt(target, stream, req))
+            due = stream.next_deadline(now)
+            if due is not None:
+                wake = due if wake is None else min(wake, due)
+        for target, queue in self._whisper_queue.items():
+            if queue and target not in self._whisper_busy:
+                self._whisper_busy.add(target)
+                self._spawn(self._run_whisper(target, queue.pop(0)))
+        if wake is not None and self._timer is None:
+            # A rate-limited partial is due later: wake up then, no polling.
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(max(0.0, wake - now), self._on_timer)
 
-    async def _run_mt(
-        self, target: str, stream: IncrementalTranslation, req: TranslationRequest
-    ) -> None:
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._pump()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_mt(self, target: str, stream: IncrementalTranslator, req: StreamRequest) -> None:
         try:
-            final = stream.is_final_request(req)
             try:
-                result = await self.services.translate(req, final=final)
+                result = await self.services.translate(req, final=req.final)
+            except Dropped:
+                events = stream.on_failed(req, time.monotonic())
+                mt_s = 0.0
             except ParleyError as exc:
                 self._on_error(exc)
-                stream.on_failure(req, time.monotonic())
-                return
-            for ev in stream.on_result(req, result, time.monotonic()):
+                events = stream.on_failed(req, time.monotonic())
+                mt_s = 0.0
+            else:
+                events = stream.on_result(req, result, time.monotonic())
+                mt_s = result.mt_ms / 1000
+            for ev in events:
                 segs = [self._segments[s] for s in ev.source_segments if s in self._segments]
-                if segs:
+                if ev.final and segs:
                     start, end, arrival = segs[0].start, segs[-1].end, segs[-1].arrival
                 else:
                     (start, end), arrival = self._partial_span, self._partial_arrival
@@ -215,12 +232,11 @@ class Translations:
                         start=start,
                         end=end,
                         via="mt",
-                        mt_s=result.mt_ms / 1000,
+                        mt_s=mt_s,
                         arrival=arrival,
                     )
                 )
         finally:
-            self._tasks.pop(target, None)
             self._pump()
 
     async def _run_whisper(self, target: str, final: Final) -> None:
@@ -252,5 +268,5 @@ class Translations:
                 )
             )
         finally:
-            self._tasks.pop(target, None)
+            self._whisper_busy.discard(target)
             self._pump()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 from server.audio.decode import AudioSpec
-from server.errors import ProtocolError
+from server.errors import ParleyError, ProtocolError
 
 PROTOCOL_VERSION = 1
 
@@ -67,7 +67,11 @@ def parse_client_text(text: str) -> ClientMessage:
         raise ProtocolError("a control message must be a JSON object", code="bad_json")
     kind = obj.get("type")
     if kind == "start":
-        return _parse_start(obj)
+        try:
+            return _parse_start(obj)
+        except ParleyError as exc:
+            exc.fatal = True  # no session can exist after a failed start
+            raise
     if kind == "flush":
         return FlushMessage(type="flush")
     if kind == "stop":

@@ -66,7 +66,7 @@ class LocalAgreement:
         self.last_committed_end = max(self.last_committed_end, words[-1].end)
         # Earlier hypotheses still hold the words just committed: drop them.
         keys = [w.key for w in words]
-        trimmed = deque(maxlen=self._history.maxlen)
+        trimmed: deque[list[Word]] = deque(maxlen=self._history.maxlen)
         for h in self._history:
             trimmed.append(h[len(keys) :] if [w.key for w in h[: len(keys)]] == keys else [])
         self._history = trimmed

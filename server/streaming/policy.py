@@ -150,6 +150,11 @@ class StreamingTranscriber:
         o = self.opts
         while self._endpoints:
             end, _ = self._endpoints[0]
+            if self._last_decode_end >= end and self._last_decode_end > self._buf_start:
+                # The latest hypothesis already heard the whole utterance: commit it
+                # instead of decoding the same audio again (saves a decode of latency).
+                self._finish_endpoint(end, self._tail, hypothesis_is_new=True)
+                continue
             if self._speech_in(self._buf_start, end) >= o.min_speech_s * SAMPLE_RATE:
                 return self._request(end, final=True)
             # Nothing worth decoding (a cough, a click): finalize what is committed.
@@ -262,9 +267,11 @@ class StreamingTranscriber:
         elif reason == "stop" and (self._open or self._tail) and not self._endpoints:
             self._endpoints.append((self._pos, reason))
 
-    def _finish_endpoint(self, end: int, words: list[Word]) -> None:
+    def _finish_endpoint(
+        self, end: int, words: list[Word], *, hypothesis_is_new: bool = False
+    ) -> None:
         _, reason = self._endpoints.popleft()
-        fresh = self._agreement.new_part(words)
+        fresh = list(words) if hypothesis_is_new else self._agreement.new_part(words)
         self._agreement.commit(fresh)
         self._agreement.reset_history()
         self._open.extend(fresh)

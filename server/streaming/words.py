@@ -7,6 +7,10 @@ from dataclasses import dataclass
 
 _NORM_RE = re.compile(r"[^\w']+", re.UNICODE)
 _SENTENCE_END = (".", "?", "!", "。", "？", "！", "…")
+#: Words ending in "." that rarely end a sentence.
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof st jr sr vs etc e.g i.e mt no fig gen col lt sgt capt rev hon".split()
+)
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,14 @@ class Word:
 
     @property
     def ends_sentence(self) -> bool:
-        return self.text.rstrip().endswith(_SENTENCE_END)
+        text = self.text.strip()
+        if not text.endswith(_SENTENCE_END):
+            return False
+        if text.endswith(".") and not text.endswith(".."):
+            bare = text[:-1].lower()
+            if bare in _ABBREVIATIONS or (len(bare) == 1 and bare.isalpha()):
+                return False  # "Mr.", "Dr.", an initial like "J."
+        return True
 
     def shifted(self, offset: float) -> Word:
         return Word(self.text, self.start + offset, self.end + offset, self.probability)

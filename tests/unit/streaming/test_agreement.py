@@ -33,3 +33,11 @@ def test_n1_commits_everything() -> None:
     la = LocalAgreement(1)
     committed, tail = la.insert([w("a", 0.0), w("b", 0.3)])
     assert len(committed) == 2 and tail == []
+
+
+def test_abbreviations_do_not_end_sentences() -> None:
+    assert not Word(" Mr.", 0, 1).ends_sentence
+    assert not Word(" J.", 0, 1).ends_sentence
+    assert Word(" them.", 0, 1).ends_sentence
+    assert Word(" 好。", 0, 1).ends_sentence
+    assert Word(" why?", 0, 1).ends_sentence

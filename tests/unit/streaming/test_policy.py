@@ -81,6 +81,7 @@ def run(
         while (req := policy.next_request(now)) is not None:
             policy.on_result(req, asr(req), now)
             events.extend(policy.events())
+        events.extend(policy.events())  # an endpoint may finalize without a decode
 
     for i in range(0, signal.size, CHUNK):
         now = (i + CHUNK) / SAMPLE_RATE
