@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     add(s, "--max-sessions", type=int, default=Limits.max_sessions, help="concurrent speaker sessions")
     add(s, "--max-frame-bytes", type=int, default=Limits.max_frame_bytes, help="largest audio frame")
     add(s, "--config", type=Path, default=None, help="TOML file with [server] settings (flags win)")
+    # [rooms/mqtt, issue 5]
+    add(s, "--mqtt-url", default=None,
+        help="MQTT broker for room captions and cross-replica rooms, e.g. mqtt://127.0.0.1:1883")
+    add(s, "--replica-id", default="",
+        help="this replica's id in MQTT topics and client id (empty: hostname-pid)")
 
     t = sub.add_parser("transcribe", help="offline transcription (and translation) of a file",
                        description="Transcribe a whole file with the same models: the accuracy ceiling.")
@@ -97,6 +102,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         mt_compute_type=args.compute_type,
         limits=replace(base.limits, max_sessions=args.max_sessions, max_frame_bytes=args.max_frame_bytes),
         log_level=args.log_level,
+        mqtt_url=args.mqtt_url or file_cfg.get("mqtt_url"),  # [rooms/mqtt, issue 5]
+        replica_id=args.replica_id or file_cfg.get("replica_id", ""),
     )
 
 

@@ -38,6 +38,10 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     backlog: Backlog = field(default_factory=Backlog)
     log_level: str = "info"
+    # [rooms/mqtt, issue 5] broker for room captions and cross-replica rooms (None: no MQTT),
+    # e.g. mqtt://127.0.0.1:1883; and this replica's id in topics ("" -> hostname-pid).
+    mqtt_url: str | None = None
+    replica_id: str = ""
 
     def limits_dict(self) -> dict[str, Any]:
         return {**asdict(self.limits), "sample_rate": 16000}

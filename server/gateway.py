@@ -30,6 +30,7 @@ from server.protocol.messages import (
     dumps,
     parse_client_text,
 )
+from server.rooms.hub import RoomHub  # [rooms/mqtt, issue 5]
 from server.services import Services
 from server.session import Session, error_event
 from server.translation import plan_translations
@@ -46,6 +47,7 @@ class Gateway:
     services: Services
     sessions: dict[str, Session] = field(default_factory=dict)
     accepting: bool = True
+    rooms: RoomHub | None = None  # [rooms/mqtt, issue 5] set by running()
 
     # -- HTTP ---------------------------------------------------------------
 
@@ -85,6 +87,10 @@ class Gateway:
         path = http.route_path(conn.request) if conn.request else ""
         if path == "/v1/stream":
             await self._speaker(conn)
+        elif path == "/v1/listen" and self.rooms is not None:  # [rooms/mqtt, issue 5]
+            from server.rooms.listener import serve_listener
+
+            await serve_listener(conn, self.rooms)
         else:
             await conn.close(CLOSE_POLICY, "listening is not available on this server yet")
 
@@ -167,7 +173,18 @@ class Gateway:
                 f"server is at its limit of {svc.config.limits.max_sessions} sessions"
             )
         plan = plan_translations(svc, msg.source_language, msg.target_languages)
-        session = Session(session_id, msg, svc, outbox.put, plan, seq)
+        # [rooms/mqtt, issue 5] a session in a room also emits to its listeners and MQTT.
+        emit = (
+            self.rooms.speaker_emit(msg.room, session_id, outbox.put)
+            if msg.room is not None and self.rooms is not None
+            else outbox.put
+        )
+        session = Session(session_id, msg, svc, emit, plan, seq)
+        if msg.room is not None and self.rooms is not None:
+            from server.rooms.wiring import attach_speaker_session
+
+            attach_speaker_session(self.rooms, msg.room, session)
+        # [/rooms/mqtt]
         self.sessions[session_id] = session
         log.info("session %s started (%s)", session_id, msg.audio.encoding)
         return session
@@ -203,7 +220,9 @@ async def running(services: Services, *, host: str | None = None, port: int | No
     cfg = services.config
     gateway = Gateway(services)
     await services.start()
-    async with serve(
+    from server.rooms.wiring import rooms_running  # [rooms/mqtt, issue 5]
+
+    async with rooms_running(services) as rooms, serve(
         gateway.handler,
         host if host is not None else cfg.host,
         port if port is not None else cfg.port,
@@ -212,5 +231,6 @@ async def running(services: Services, *, host: str | None = None, port: int | No
         ping_interval=20,
         ping_timeout=20,
     ) as server:
+        gateway.rooms = rooms  # [rooms/mqtt, issue 5]
         yield RunningServer(server, gateway)
     # note: schedulers are closed by the owner of `services`

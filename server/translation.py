@@ -98,6 +98,7 @@ class Translations:
         self._on_error = on_error
         self.audio_of = audio_of
         self._streams: dict[str, IncrementalTranslator] = {}
+        self._retired: list[IncrementalTranslator] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._whisper_busy: set[str] = set()
@@ -112,8 +113,40 @@ class Translations:
     def describe(self) -> dict[str, str]:
         return dict(self.plan.routes)
 
+    def add_target(self, target: str, language: str | None = None) -> Via:
+        """Start translating into `target` from now on (a room listener asked for it).
+
+        Raises UnsupportedError(code="unsupported_pair") if nothing can serve it.
+        Returns how it is served. Adding a target already served is a no-op.
+        """
+        if target in self.plan.routes:
+            return self.plan.routes[target]
+        source = self.plan.source or language
+        extra = plan_translations(self.services, source, (target,))
+        if not extra.routes:
+            raise UnsupportedError(
+                f"{target!r} is the source language: follow the transcript", code="unsupported_pair"
+            )
+        via = extra.routes[target]
+        self.plan.routes[target] = via
+        if via == "whisper":
+            self._whisper_queue.setdefault(target, [])
+        return via
+
+    def remove_target(self, target: str) -> None:
+        """Stop translating into `target` (its last listener left). Pending finals still go out."""
+        via = self.plan.routes.pop(target, None)
+        stream = self._streams.get(target)
+        if via == "mt" and stream is not None and not stream.closed:
+            stream.close(time.monotonic())
+            self._pump()
+
     def _stream(self, target: str, language: str | None) -> IncrementalTranslator | None:
         stream = self._streams.get(target)
+        if stream is not None and stream.closed:
+            # The target was removed and added again: the old stream finishes its finals.
+            self._retired.append(self._streams.pop(target))
+            stream = None
         if stream is None:
             source = self.plan.source or language
             if source is None or source == target:
@@ -177,7 +210,8 @@ class Translations:
             return
         now = time.monotonic()
         wake: float | None = None
-        for target, stream in self._streams.items():
+        self._retired = [r for r in self._retired if not r.done]
+        for target, stream in [*self._streams.items(), *((r.target, r) for r in self._retired)]:
             while (req := stream.next_request(now)) is not None:
                 self._spawn(self._run_mt(target, stream, req))
             due = stream.next_deadline(now)

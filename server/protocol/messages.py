@@ -18,7 +18,7 @@ from server.errors import ParleyError, ProtocolError
 
 PROTOCOL_VERSION = 1
 
-_LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+_LANG_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 _ROOM_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 MAX_TARGETS = 8
 
@@ -61,7 +61,7 @@ def parse_client_text(text: str) -> ClientMessage:
     """Parse one text frame from a speaker. Raises ProtocolError."""
     try:
         obj = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, and ints over 4300 digits
         raise ProtocolError(f"text frame is not valid JSON: {exc}", code="bad_json") from None
     if not isinstance(obj, dict):
         raise ProtocolError("a control message must be a JSON object", code="bad_json")

@@ -41,15 +41,24 @@ class LocalAgreement:
                     break
         return [w for w in fresh if w.key]
 
-    def insert(self, hypothesis: list[Word]) -> tuple[list[Word], list[Word]]:
-        """Feed one decode; return (newly committed words, uncommitted tail)."""
+    def insert(
+        self, hypothesis: list[Word], until: float = float("inf")
+    ) -> tuple[list[Word], list[Word]]:
+        """Feed one decode; return (newly committed words, uncommitted tail).
+
+        Only words ending by `until` may be committed: a word cut off by the end
+        of the window can be misheard the same way by two decodes in a row.
+        """
         fresh = self.new_part(hypothesis)
+        committable = 0
+        while committable < len(fresh) and fresh[committable].end <= until:
+            committable += 1
         committed: list[Word] = []
         if self.n == 1:
-            committed = fresh
+            committed = fresh[:committable]
         elif len(self._history) == self._history.maxlen:
             k = 0
-            while k < len(fresh) and all(
+            while k < committable and all(
                 k < len(h) and h[k].key == fresh[k].key for h in self._history
             ):
                 k += 1

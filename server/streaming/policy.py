@@ -66,7 +66,14 @@ class PolicyOptions:
     decode_interval_s: float = 0.3  # new audio between re-decodes
     min_decode_s: float = 0.6  # shortest window worth decoding (short ones make Whisper repeat)
     agreement_n: int = 2
+    #: A word must end this long before the decoded window's end to be committed.
+    commit_margin_s: float = 0.3
     max_buffer_s: float = 12.0
+    #: Already-finalized audio kept before new speech: Whisper hears each sentence
+    #: in context instead of cold (its words are matched by time, not emitted again).
+    context_s: float = 4.0
+    #: Force the committed words of the context as the decoder prefix.
+    force_context: bool = True
     max_segment_s: float = 15.0
     sentence_finals: bool = True
     prompt_chars: int = 200
@@ -92,7 +99,8 @@ class StreamingTranscriber:
         self._utt_start = 0
         self._utt_speech = 0  # samples of speech in the open utterance
         self._last_speech_end = 0
-        self._endpoints: deque[tuple[int, FinalReason]] = deque()
+        self._endpoints: deque[tuple[int, int, FinalReason]] = deque()  # (start, end, reason)
+        self._final_words: deque[Word] = deque(maxlen=64)  # recent finalized words, for prompts
         self._inflight: AsrRequest | None = None
         self._next_id = 1
         self._last_decode_end = 0
@@ -100,7 +108,6 @@ class StreamingTranscriber:
         self._open: list[Word] = []  # committed, not yet final
         self._tail: list[Word] = []  # latest uncommitted hypothesis
         self._segment = 0
-        self._history = ""  # finalized text, for prompts
         self._events: list[PolicyEvent] = []
         self._last_partial: tuple[str, str] | None = None
         self._closed = False
@@ -149,19 +156,19 @@ class StreamingTranscriber:
             return None
         o = self.opts
         while self._endpoints:
-            end, _ = self._endpoints[0]
+            begin, end, _ = self._endpoints[0]
             if self._last_decode_end >= end and self._last_decode_end > self._buf_start:
                 # The latest hypothesis already heard the whole utterance: commit it
                 # instead of decoding the same audio again (saves a decode of latency).
                 self._finish_endpoint(end, self._tail, hypothesis_is_new=True)
                 continue
-            if self._speech_in(self._buf_start, end) >= o.min_speech_s * SAMPLE_RATE:
+            if self._speech_in(begin, end) >= o.min_speech_s * SAMPLE_RATE:
                 return self._request(end, final=True)
             # Nothing worth decoding (a cough, a click): finalize what is committed.
             self._finish_endpoint(end, [])
         if not self._in_utt:
             return None
-        length = self._pos - self._buf_start
+        length = self._pos - self._utt_start
         fresh = self._pos - self._last_decode_end
         if length >= o.min_decode_s * SAMPLE_RATE and fresh >= o.decode_interval_s * SAMPLE_RATE:
             return self._request(self._pos, final=False)
@@ -184,7 +191,8 @@ class StreamingTranscriber:
         if request.final:
             self._finish_endpoint(int(request.end_s * SAMPLE_RATE), words)
         else:
-            committed, self._tail = self._agreement.insert(words)
+            until = request.end_s - self.opts.commit_margin_s
+            committed, self._tail = self._agreement.insert(words, until)
             self._open.extend(committed)
             self._finalize_ready()
             self._trim_long_buffer()
@@ -207,15 +215,22 @@ class StreamingTranscriber:
             prompt=self._prompt(),
             language=self.language,
             final=final,
+            prefix=self._prefix() if self.opts.force_context else "",
         )
         self._next_id += 1
         self._inflight = req
         return req
 
+    def _prefix(self) -> str:
+        edge = self._buf_start / SAMPLE_RATE - 0.02
+        inside = [w for w in (*self._final_words, *self._open) if w.start >= edge]
+        return join_words(inside)
+
     def _prompt(self) -> str:
-        before = [w for w in self._open if w.end * SAMPLE_RATE <= self._buf_start]
-        text = (self._history + " " + join_words(before)).strip()
-        return text[-self.opts.prompt_chars :]
+        """Committed text spoken before the window (the window's own words are heard)."""
+        edge = self._buf_start / SAMPLE_RATE
+        before = [w for w in (*self._final_words, *self._open) if w.end <= edge]
+        return join_words(before)[-self.opts.prompt_chars :]
 
     def _on_vad_window(self, p: float) -> None:
         o = self.opts
@@ -232,7 +247,7 @@ class StreamingTranscriber:
                 self._add_speech(onset, end)
                 if self._inflight is None and not self._endpoints:
                     self._trim_to(self._utt_start)
-                    self._last_decode_end = self._buf_start
+                    self._last_decode_end = self._utt_start
             return
         if p >= o.vad_off_threshold:
             self._silence_run = 0
@@ -263,14 +278,14 @@ class StreamingTranscriber:
         if self._in_utt:
             self._in_utt = False
             self._onset_run = 0
-            self._endpoints.append((max(end, self._buf_start), reason))
+            self._endpoints.append((self._utt_start, max(end, self._buf_start), reason))
         elif reason == "stop" and (self._open or self._tail) and not self._endpoints:
-            self._endpoints.append((self._pos, reason))
+            self._endpoints.append((self._buf_start, self._pos, reason))
 
     def _finish_endpoint(
         self, end: int, words: list[Word], *, hypothesis_is_new: bool = False
     ) -> None:
-        _, reason = self._endpoints.popleft()
+        _, _, reason = self._endpoints.popleft()
         fresh = list(words) if hypothesis_is_new else self._agreement.new_part(words)
         self._agreement.commit(fresh)
         self._agreement.reset_history()
@@ -309,8 +324,8 @@ class StreamingTranscriber:
             )
         )
         self._segment += 1
-        self._history = (self._history + " " + text).strip()[-self.opts.prompt_chars :]
-        # Finalized audio is never decoded again.
+        self._final_words.extend(words)
+        # Finalized audio is only decoded again as context.
         self._trim_to(min(int(words[-1].end * SAMPLE_RATE), self._pos))
 
     def _trim_long_buffer(self) -> None:
@@ -331,7 +346,17 @@ class StreamingTranscriber:
         self._trim_to(cut)
 
     def _trim_to(self, sample: int) -> None:
+        """Everything before `sample` is settled: drop it, except the context."""
+        o = self.opts
+        context = int(min(o.context_s, o.max_buffer_s / 3) * SAMPLE_RATE)
         sample = min(sample, self._pos)
+        # Cut the context at a word start, so the window never opens mid-word.
+        starts = [
+            int(w.start * SAMPLE_RATE)
+            for w in (*self._final_words, *self._open)
+            if sample - context <= w.start * SAMPLE_RATE <= sample
+        ]
+        sample = min(starts) if starts else sample - context
         if sample <= self._buf_start:
             return
         self._buf = self._buf[sample - self._buf_start :]
@@ -340,10 +365,12 @@ class StreamingTranscriber:
             self._speech.popleft()
 
     def _trim_idle(self) -> None:
+        """Between utterances keep only the context (and the pre-roll within it)."""
         if self._in_utt or self._endpoints or self._inflight is not None:
             return
         self._trim_to(self._pos - int(self.opts.pre_roll_s * SAMPLE_RATE))
-        self._last_decode_end = self._buf_start
+        self._last_decode_end = max(self._last_decode_end, self._buf_start)
+
 
     def _emit_partial(self) -> None:
         stable, unstable = join_words(self._open), join_words(self._tail)

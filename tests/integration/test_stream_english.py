@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from functools import cache
 
-import pytest
+import jsonschema
 
 from benchmarks.data import Stream, build_stream, english_clips, wer
 from server.asr.whisper import WhisperEngine
 from server.models.resolve import resolve_asr
+from server.protocol.schema import schema_for
 from server.transcribe import transcribe_audio
 from tests.integration.conftest import ServerProcess
 from tests.integration.streaming_client import Received, stream_pcm
@@ -68,6 +69,8 @@ def test_every_event_is_numbered_and_timed(tiny_server: ServerProcess) -> None:
     for e in got.of("transcript"):
         assert e["latency_ms"] is not None and 0 <= e["latency_ms"] < 10_000
         assert e["asr_ms"] > 0
+    for e in got.events:
+        jsonschema.validate(e, schema_for(e["type"]))
     metrics = got.of("metrics")
     assert metrics and all(m["rtf"] > 0 for m in metrics)
 

@@ -1,0 +1,43 @@
+"""`parley bench latency ...`: the benchmarks as a subcommand of the `parley` CLI.
+
+server/cli.py hooks it in:
+
+    from benchmarks.cli import add_bench_parser
+    add_bench_parser(sub)
+    ...
+    if args.command == "bench":
+        from benchmarks.cli import run_bench
+        return run_bench(args)
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add `bench` (with `bench latency`) to the `parley` subcommands."""
+    from benchmarks.latency import add_latency_arguments
+
+    bench: argparse.ArgumentParser = subparsers.add_parser(
+        "bench", help="latency / accuracy benchmarks (Parley vs the peer-design baseline)",
+        description="Benchmarks. See docs/benchmarks.md.")
+    kinds = bench.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
+    latency = kinds.add_parser(
+        "latency", help="latency, accuracy, concurrency sweep, baseline, translation stage",
+        description="Same as `python -m benchmarks.latency`.")
+    add_latency_arguments(latency)
+    return bench
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    if args.bench == "latency":
+        import shlex
+        import sys
+
+        from benchmarks.latency import run
+
+        run(args, shlex.join(["parley", *sys.argv[1:]]))
+        return 0
+    raise SystemExit(f"unknown benchmark {args.bench!r}")

@@ -1,0 +1,51 @@
+"""The offline ceiling: `parley transcribe` on the same audio with the same model."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from benchmarks.data import Stream
+from benchmarks.scoring import TimedText, transcript_wer, translation_scores
+from server.asr.whisper import AsrOptions, WhisperEngine
+from server.models.resolve import resolve_asr
+from server.streaming.events import AsrRequest
+from server.transcribe import SAMPLE_RATE, transcribe_audio
+
+
+def load_engine(model: str, threads: int = 0) -> WhisperEngine:
+    engine = WhisperEngine(resolve_asr(model), AsrOptions(cpu_threads=threads))
+    engine.warm_up()
+    return engine
+
+
+def offline_transcript(engine: WhisperEngine, stream: Stream, language: str) -> dict[str, Any]:
+    audio: npt.NDArray[np.float32] = stream.audio
+    t0 = time.perf_counter()
+    result = transcribe_audio(engine, audio, language)
+    wall = time.perf_counter() - t0
+    return {
+        "wer": transcript_wer(stream.reference, result.text, language),
+        "asr_s": round(result.asr_s, 2),
+        "rtf": round(wall / stream.duration_s, 3),
+        "words": len(result.words),
+        "text": result.text,
+    }
+
+
+def offline_translation(engine: WhisperEngine, stream: Stream, language: str) -> dict[str, Any]:
+    """Whisper's translate task on the whole stream, scored against the English originals."""
+    audio = stream.audio
+    req = AsrRequest(0, audio, 0.0, audio.size / SAMPLE_RATE, "", language, True)
+    t0 = time.perf_counter()
+    decode = engine.transcribe(req, task="translate")
+    wall = time.perf_counter() - t0
+    items = [TimedText(w.start, w.end, w.text.strip()) for w in decode.result.words]
+    return {
+        **translation_scores(items, stream.offsets),
+        "rtf": round(wall / stream.duration_s, 3),
+        "text": " ".join(i.text for i in items),
+    }

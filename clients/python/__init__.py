@@ -1,0 +1,1 @@
+"""Python clients of Parley (see parley_client)."""

@@ -1,0 +1,31 @@
+"""API tokens: authentication and role / room authorization (see `tokens`)."""
+
+from server.auth.admission import Admission, Gatekeeper
+from server.auth.request import redact_path, token_from_request
+from server.auth.tokens import (
+    GRANTS,
+    OPEN_PRINCIPAL,
+    ROLES,
+    TOKENS_ENV,
+    TOKENS_FILE_ENV,
+    Principal,
+    Role,
+    TokenConfigError,
+    TokenStore,
+)
+
+__all__ = [
+    "GRANTS",
+    "OPEN_PRINCIPAL",
+    "ROLES",
+    "TOKENS_ENV",
+    "TOKENS_FILE_ENV",
+    "Admission",
+    "Gatekeeper",
+    "Principal",
+    "Role",
+    "TokenConfigError",
+    "TokenStore",
+    "redact_path",
+    "token_from_request",
+]

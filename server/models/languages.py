@@ -1,0 +1,140 @@
+"""Language codes: Whisper's list and the language tokens of multilingual MT models.
+
+Parley speaks ISO 639-1 codes ("en", "zh", "nl") everywhere; this module maps them to what
+each model family wants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+#: Whisper vocabulary sizes: English-only models have 51864 tokens, multilingual ones 51865,
+#: large-v3 (which added Cantonese "yue") 51866. CTranslate2 uses the same threshold.
+WHISPER_MULTILINGUAL_MIN_VOCAB = 51865
+WHISPER_V3_MIN_VOCAB = 51866
+
+
+def whisper_language_codes(*, with_cantonese: bool = False) -> tuple[str, ...]:
+    """Whisper's language codes (99, or 100 with large-v3's "yue"), as faster-whisper lists them."""
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    codes = tuple(str(c) for c in _LANGUAGE_CODES)
+    if not with_cantonese:
+        codes = tuple(c for c in codes if c != "yue")
+    return codes
+
+
+#: ISO 639-1 -> NLLB-200 (FLORES-200) language token.
+NLLB_CODES: dict[str, str] = {
+    "af": "afr_Latn",
+    "am": "amh_Ethi",
+    "ar": "arb_Arab",
+    "az": "azj_Latn",
+    "be": "bel_Cyrl",
+    "bg": "bul_Cyrl",
+    "bn": "ben_Beng",
+    "bs": "bos_Latn",
+    "ca": "cat_Latn",
+    "cs": "ces_Latn",
+    "cy": "cym_Latn",
+    "da": "dan_Latn",
+    "de": "deu_Latn",
+    "el": "ell_Grek",
+    "en": "eng_Latn",
+    "es": "spa_Latn",
+    "et": "est_Latn",
+    "eu": "eus_Latn",
+    "fa": "pes_Arab",
+    "fi": "fin_Latn",
+    "fr": "fra_Latn",
+    "ga": "gle_Latn",
+    "gl": "glg_Latn",
+    "gu": "guj_Gujr",
+    "ha": "hau_Latn",
+    "he": "heb_Hebr",
+    "hi": "hin_Deva",
+    "hr": "hrv_Latn",
+    "hu": "hun_Latn",
+    "hy": "hye_Armn",
+    "id": "ind_Latn",
+    "ig": "ibo_Latn",
+    "is": "isl_Latn",
+    "it": "ita_Latn",
+    "ja": "jpn_Jpan",
+    "jv": "jav_Latn",
+    "ka": "kat_Geor",
+    "kk": "kaz_Cyrl",
+    "km": "khm_Khmr",
+    "kn": "kan_Knda",
+    "ko": "kor_Hang",
+    "lb": "ltz_Latn",
+    "lo": "lao_Laoo",
+    "lt": "lit_Latn",
+    "lv": "lvs_Latn",
+    "mk": "mkd_Cyrl",
+    "ml": "mal_Mlym",
+    "mn": "khk_Cyrl",
+    "mr": "mar_Deva",
+    "ms": "zsm_Latn",
+    "mt": "mlt_Latn",
+    "my": "mya_Mymr",
+    "ne": "npi_Deva",
+    "nl": "nld_Latn",
+    "no": "nob_Latn",
+    "pa": "pan_Guru",
+    "pl": "pol_Latn",
+    "ps": "pbt_Arab",
+    "pt": "por_Latn",
+    "ro": "ron_Latn",
+    "ru": "rus_Cyrl",
+    "si": "sin_Sinh",
+    "sk": "slk_Latn",
+    "sl": "slv_Latn",
+    "so": "som_Latn",
+    "sq": "als_Latn",
+    "sr": "srp_Cyrl",
+    "su": "sun_Latn",
+    "sv": "swe_Latn",
+    "sw": "swh_Latn",
+    "ta": "tam_Taml",
+    "te": "tel_Telu",
+    "th": "tha_Thai",
+    "tl": "tgl_Latn",
+    "tr": "tur_Latn",
+    "uk": "ukr_Cyrl",
+    "ur": "urd_Arab",
+    "uz": "uzn_Latn",
+    "vi": "vie_Latn",
+    "xh": "xho_Latn",
+    "yo": "yor_Latn",
+    "zh": "zho_Hans",
+    "zu": "zul_Latn",
+}
+
+
+def m2m100_token(code: str) -> str:
+    """M2M100's language token for an ISO 639-1 code: "fr" -> "__fr__"."""
+    return f"__{code}__"
+
+
+def nllb_tokens_in(vocabulary: Iterable[str]) -> dict[str, str]:
+    """ISO 639-1 -> NLLB token for every mapped language whose token is in `vocabulary`."""
+    vocab = set(vocabulary)
+    return {iso: tok for iso, tok in NLLB_CODES.items() if tok in vocab}
+
+
+def m2m100_tokens_in(vocabulary: Iterable[str]) -> dict[str, str]:
+    """ISO code -> "__xx__" for every such token in `vocabulary` (2- or 3-letter codes)."""
+    out: dict[str, str] = {}
+    for tok in vocabulary:
+        if len(tok) in (6, 7) and tok.startswith("__") and tok.endswith("__"):
+            code = tok[2:-2]
+            if code.isalpha() and code.islower():
+                out[code] = tok
+    return out
+
+
+def all_pairs(codes: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """Every ordered (source, target) pair of distinct codes, sorted."""
+    cs = sorted(set(codes))
+    return tuple((s, t) for s in cs for t in cs if s != t)

@@ -1,0 +1,71 @@
+"""Room event shapes and which events a listener receives (sans-I/O).
+
+Listeners get the speaker's `transcript` events, the `translation` events of
+their own language, and `end`; plus two room events: `joined` (first event
+of a listener connection) and `speaker` (a speaker started in the room).
+Every event a listener gets carries the speaker's `session_id` and the
+listener connection's own `seq` (stamped by the hub, 1, 2, 3...).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.protocol.messages import Event
+
+#: Speaker event types forwarded to a room.
+ROOM_TYPES = frozenset({"transcript", "translation", "end"})
+
+
+def forwarded(event: Event) -> bool:
+    """Whether a speaker event goes to the room at all (metrics/errors/ready stay private)."""
+    return event.get("type") in ROOM_TYPES
+
+
+def wants(event: Event, lang: str | None) -> bool:
+    """Whether a listener of `lang` (None: transcript only) receives this room event."""
+    if event.get("type") == "translation":
+        return lang is not None and event.get("lang") == lang
+    return True
+
+
+def is_final(event: Event) -> bool:
+    kind = event.get("type")
+    if kind in ("transcript", "translation"):
+        return bool(event.get("final"))
+    return True
+
+
+def speaker_info(
+    session_id: str, replica: str, source_language: str | None, targets: list[str]
+) -> dict[str, Any]:
+    return {
+        "session_id": session_id,
+        "replica": replica,
+        "source_language": source_language,
+        "target_languages": targets,
+    }
+
+
+def joined_event(
+    room: str, lang: str | None, speakers: list[dict[str, Any]], translation: str | None
+) -> Event:
+    return {
+        "type": "joined",
+        "protocol": 1,
+        "room": room,
+        "lang": lang,
+        "speaker": bool(speakers),
+        "speakers": speakers,
+        #: how `lang` is produced by the local speaker ("mt"/"whisper"), or None
+        "translation": translation,
+    }
+
+
+def speaker_event(room: str, info: dict[str, Any]) -> Event:
+    return {"type": "speaker", "room": room, **info}
+
+
+def disconnected_end(session_id: str) -> Event:
+    """`end` for a speaker whose connection dropped without `stop`."""
+    return {"type": "end", "reason": "disconnected", "session_id": session_id}

@@ -1,0 +1,70 @@
+"""How the gateway plugs rooms in: the hub (and MQTT link) for a server's lifetime,
+and a speaker session attached to its room for the lifetime of its connection."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import socket
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from server.errors import ParleyError
+from server.mqtt.settings import REPLICA_RE
+from server.rooms.hub import RoomHub, Speaker
+
+if TYPE_CHECKING:
+    from server.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def resolve_replica_id(configured: str) -> str:
+    """The configured id, or hostname-pid (unique per process; the pod name in Kubernetes)."""
+    if configured:
+        if not REPLICA_RE.match(configured):
+            raise ParleyError(
+                f"replica id {configured!r}: use 1-64 letters, digits, '_', '-', '.'",
+                code="bad_message",
+            )
+        return configured
+    host = re.sub(r"[^A-Za-z0-9_.\-]", "-", socket.gethostname())[:40] or "parley"
+    return f"{host}-{os.getpid()}"
+
+
+@contextlib.asynccontextmanager
+async def rooms_running(services: Services) -> AsyncIterator[RoomHub]:
+    """A room hub for the server's lifetime, linked to MQTT when `mqtt_url` is set."""
+    from server.mqtt.link import MqttLink
+    from server.mqtt.settings import MqttSettings
+
+    cfg = services.config
+    replica = resolve_replica_id(cfg.replica_id)
+    hub = RoomHub.for_services(services, replica)
+    link: MqttLink | None = None
+    if cfg.mqtt_url:
+        settings = MqttSettings.from_url(cfg.mqtt_url)
+        link = MqttLink(settings, replica, hub)
+        hub.bridge = link
+        await link.start()
+        log.info("rooms: replica %s publishing to %s", replica, settings.describe())
+    try:
+        yield hub
+    finally:
+        if link is not None:
+            await link.aclose()
+
+
+def attach_speaker_session(hub: RoomHub, room: str, session: Speaker) -> None:
+    """Put a just-started speaker session into its room until its connection ends.
+
+    The session's `end` event tells the room it stopped; if the connection drops
+    without one, the room learns it when the connection's handler task finishes.
+    """
+    hub.attach_speaker(room, session)
+    task = asyncio.current_task()
+    if task is not None:
+        task.add_done_callback(lambda _t: hub.detach_speaker(room, session.id))
