@@ -134,6 +134,16 @@ class VadStream:
         #: Windows scored so far: probability k covers samples [512 k, 512 (k + 1)).
         self.windows_done = 0
 
+    def reset_state(self) -> None:
+        """Forget the recurrent state but keep the window alignment.
+
+        Silero's state can drift into answering ~0 for every window after long
+        streams (seen on real speech: 14 s of speech scored 0.00 after one
+        utterance, 0.6 once reset), so callers reset it at utterance ends.
+        """
+        self._h = np.zeros(STATE_SHAPE, dtype=np.float32)
+        self._c = np.zeros(STATE_SHAPE, dtype=np.float32)
+
     @property
     def pending_samples(self) -> int:
         """Samples waiting for their window to complete (< 512)."""

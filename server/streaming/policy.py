@@ -49,10 +49,13 @@ from server.streaming.words import Word, join_words
 
 SAMPLE_RATE = 16000
 VAD_WINDOW = 512
+_VAD_RESET_S = 2.0  # silence after which the VAD's recurrent state is reset
 
 
 class Vad(Protocol):
     def feed(self, samples: np.ndarray) -> np.ndarray: ...
+
+    def reset_state(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ class StreamingTranscriber:
         self._speech: deque[tuple[int, int]] = deque()  # (start, end) sample spans of speech
         self._in_utt = False
         self._onset_run = 0
+        self._idle_run = 0
         self._silence_run = 0
         self._utt_start = 0
         self._utt_speech = 0  # samples of speech in the open utterance
@@ -238,6 +242,10 @@ class StreamingTranscriber:
         self._vad_pos = end
         if not self._in_utt:
             self._onset_run = self._onset_run + 1 if p >= o.vad_threshold else 0
+            self._idle_run = 0 if p >= o.vad_off_threshold else self._idle_run + 1
+            if self._idle_run * VAD_WINDOW >= _VAD_RESET_S * SAMPLE_RATE:
+                self._vad.reset_state()  # a long silence: start the VAD afresh
+                self._idle_run = 0
             if self._onset_run * VAD_WINDOW >= o.speech_onset_s * SAMPLE_RATE:
                 onset = end - self._onset_run * VAD_WINDOW
                 self._in_utt = True
@@ -278,6 +286,8 @@ class StreamingTranscriber:
         if self._in_utt:
             self._in_utt = False
             self._onset_run = 0
+            self._idle_run = 0
+            self._vad.reset_state()
             self._endpoints.append((self._utt_start, max(end, self._buf_start), reason))
         elif reason == "stop" and (self._open or self._tail) and not self._endpoints:
             self._endpoints.append((self._buf_start, self._pos, reason))

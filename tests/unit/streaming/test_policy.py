@@ -20,6 +20,9 @@ class EnergyVad:
     def __init__(self) -> None:
         self._rest = np.zeros(0, dtype=np.float32)
 
+    def reset_state(self) -> None:
+        self.resets = getattr(self, "resets", 0) + 1
+
     def feed(self, samples: np.ndarray) -> np.ndarray:
         buf = np.concatenate([self._rest, samples])
         n = buf.size // VAD_WINDOW
