@@ -32,6 +32,7 @@ import numpy.typing as npt
 
 from benchmarks.data import Stream, build_stream, dutch_clips, english_clips
 from benchmarks.data.audio import load_audio_16k, to_pcm16
+from benchmarks.recording import Recording
 from benchmarks.replay import start_message
 from benchmarks.servers import (
     baseline_command,
@@ -86,6 +87,8 @@ def add_latency_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None,
                    help="output directory [default: artifacts/bench/latency-<time>]")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--save-events", action="store_true",
+                   help="also write every received event with its time (events/*.jsonl)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -176,13 +179,31 @@ def measure(
 ) -> dict[str, Any]:
     pcm = pcm_of(stream)
     runs = []
-    for _ in range(max(1, args.repeat)):
+    for k in range(max(1, args.repeat)):
         recs, usage = run_recordings(
             target, pcm, count, stream_name=stream.name,
             start=start_message(language, targets_langs), frame_s=args.frame_ms / 1000,
             drain_timeout_s=max(30.0, stream.duration_s), progress=not args.no_progress)
+        if getattr(args, "events_dir", None) is not None:
+            save_events(args.events_dir / f"{stream.name}-{target.system}-x{count}-r{k}.jsonl",
+                        recs)
         runs.append(step_figures(recs, usage, stream, language, translation_lang))
     return merge_repeats(runs)
+
+
+def save_events(path: Path, recs: list[Recording]) -> None:
+    """One JSON line per recording: frame send times and every event with its receive time
+    (seconds from the recording's first frame)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for rec in recs:
+            t0 = rec.sent_at[0] if rec.sent_at else rec.connect_at
+            fh.write(json.dumps({
+                "stream": rec.stream, "system": rec.system, "error": rec.error,
+                "frame_samples": rec.frame_samples,
+                "sent_at": [round(t - t0, 4) for t in rec.sent_at],
+                "events": [[round(r.at - t0, 4), r.event] for r in rec.events],
+            }, ensure_ascii=False) + "\n")
 
 
 def _ratio(a: Any, b: Any) -> float | None:
@@ -294,6 +315,7 @@ def run(args: argparse.Namespace, command: str | None = None) -> dict[str, Any]:
     started = _dt.datetime.now(_dt.UTC)
     out_dir = args.out or Path("artifacts/bench") / f"latency-{started:%Y%m%d-%H%M%S}"
     out_dir.mkdir(parents=True, exist_ok=True)
+    args.events_dir = out_dir / "events" if getattr(args, "save_events", False) else None
     plan = make_plan(args)
     loads = [machine_load()]
     results: dict[str, Any] = {

@@ -13,9 +13,11 @@ the event's own text. The event's words are aligned (difflib, on normalized
 words: case, punctuation and spacing ignored) against the final transcript
 just past the words already finalized; a final word matched by the alignment
 is shown. This does not depend on how a server numbers its segments, so the
-same code measures Parley and the baseline. Word end times come from Whisper
-and can lie a little after the audio that holds the word, so a latency can be
-slightly negative; values are reported as measured.
+same code measures Parley and the baseline. A match only counts once the frame
+holding the word's start was sent (an earlier match is the same word said
+later). Word end times come from Whisper and can lie a little after the audio
+that holds the word, so a latency can be slightly negative; values are
+reported as measured.
 
 Segment ending offset: per final, receive time - send time of the frame
 holding the final's `end`.
@@ -46,7 +48,8 @@ def text_keys(text: str) -> list[str]:
 class FinalWord:
     key: str
     text: str
-    end: float  # stream seconds (word timestamp)
+    start: float  # stream seconds (word timestamps)
+    end: float
     segment: int
 
 
@@ -91,7 +94,8 @@ def final_words(rec: Recording) -> list[FinalWord]:
         for w in ev.get("words") or []:
             key = word_key(str(w.get("word", "")))
             if key:
-                out.append(FinalWord(key, str(w["word"]), float(w["end"]), seg))
+                start = float(w.get("start", w["end"]))
+                out.append(FinalWord(key, str(w["word"]), start, float(w["end"]), seg))
     return out
 
 
@@ -103,7 +107,8 @@ def final_text(rec: Recording) -> str:
 
 
 def _mark(
-    seen: list[float | None], base: int, window: list[str], keys: list[str], at: float
+    seen: list[float | None], base: int, window: list[str], keys: list[str], at: float,
+    earliest: list[float],
 ) -> None:
     if not keys or not window:
         return
@@ -111,7 +116,9 @@ def _mark(
     for block in matcher.get_matching_blocks():
         for j in range(block.size):
             g = base + block.a + j
-            if seen[g] is None:
+            # No event can show a word whose audio was not sent yet: such a match is the
+            # same word said later (a repeated "words", "the"), not this one.
+            if seen[g] is None and at >= earliest[g]:
                 seen[g] = at
 
 
@@ -120,6 +127,7 @@ def word_latencies(rec: Recording) -> Latencies:
     keys = [w.key for w in words]
     shown: list[float | None] = [None] * len(words)
     committed: list[float | None] = [None] * len(words)
+    earliest = [rec.sent_time_of(w.start) or 0.0 for w in words]
     done = 0  # words finalized so far
     offsets: list[float] = []
     server_ms: list[float] = []
@@ -143,9 +151,9 @@ def word_latencies(rec: Recording) -> Latencies:
         stable_k = text_keys(str(ev.get("stable", "")))
         span = len(text_k) + max(5, len(text_k) // 2)
         window = keys[done: done + span]
-        _mark(shown, done, window, text_k, r.at)
+        _mark(shown, done, window, text_k, r.at, earliest)
         _mark(committed, done, window[: len(stable_k) + max(5, len(stable_k) // 2)], stable_k,
-              r.at)
+              r.at, earliest)
     timings: list[WordTiming] = []
     for g, w in enumerate(words):
         sent = rec.sent_time_of(w.end)

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from server.config import Limits, ServerConfig
+from server.config import Limits, Security, ServerConfig
 from server.errors import ParleyError
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="MQTT broker for room captions and cross-replica rooms, e.g. mqtt://127.0.0.1:1883")
     add(s, "--replica-id", default="",
         help="this replica's id in MQTT topics and client id (empty: hostname-pid)")
+    # [issue 8] security, limits, resume, shutdown
+    add(s, "--tokens-file", default=None,
+        help="API token file (TOML or JSON lines); else PARLEY_TOKENS (role:secret[:rooms[:max]],...)")
+    add(s, "--open", action="store_true", default=False,
+        help="serve without tokens on any address (without tokens, only loopback is served)")
+    add(s, "--allowed-origins", default="",
+        help="comma-separated Origin values browsers may connect from (empty: any)")
+    add(s, "--tls-cert", default=None, help="PEM certificate chain: serve https/wss")
+    add(s, "--tls-key", default=None, help="PEM private key of --tls-cert")
+    add(s, "--max-session-s", type=float, default=Limits.max_session_s,
+        help="longest speaker session in seconds (then session_too_long)")
+    add(s, "--idle-timeout-s", type=float, default=Limits.idle_timeout_s,
+        help="close a speaker that sent no audio for this long (idle_timeout)")
+    add(s, "--message-rate", type=float, default=Limits.message_rate,
+        help="client messages a second per connection, burst twice that (rate_limited)")
+    add(s, "--resume-grace-s", type=float, default=30.0,
+        help="how long a dropped speaker may reconnect and resume its session (0: never)")
+    add(s, "--drain-timeout-s", type=float, default=30.0,
+        help="on SIGTERM, how long sessions get to deliver their last finals")
 
     t = sub.add_parser("transcribe", help="offline transcription (and translation) of a file",
                        description="Transcribe a whole file with the same models: the accuracy ceiling.")
@@ -80,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     from server.models.cli import add_models_parser
 
     add_models_parser(sub)
+
+    from benchmarks.cli import add_bench_parser
+
+    add_bench_parser(sub)
     return parser
 
 
@@ -100,10 +123,23 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         mt_models=tuple(mt),
         asr=replace(base.asr, compute_type=args.compute_type, cpu_threads=args.threads),
         mt_compute_type=args.compute_type,
-        limits=replace(base.limits, max_sessions=args.max_sessions, max_frame_bytes=args.max_frame_bytes),
+        limits=replace(
+            base.limits, max_sessions=args.max_sessions, max_frame_bytes=args.max_frame_bytes,
+            max_session_s=args.max_session_s, idle_timeout_s=args.idle_timeout_s,
+            message_rate=args.message_rate, message_burst=2 * args.message_rate,
+        ),
         log_level=args.log_level,
         mqtt_url=args.mqtt_url or file_cfg.get("mqtt_url"),  # [rooms/mqtt, issue 5]
         replica_id=args.replica_id or file_cfg.get("replica_id", ""),
+        security=Security(  # [issue 8]
+            tokens_file=args.tokens_file or None,
+            open=args.open,
+            allowed_origins=tuple(o.strip() for o in args.allowed_origins.split(",") if o.strip()),
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+        ),
+        resume_grace_s=args.resume_grace_s,
+        drain_timeout_s=args.drain_timeout_s,
     )
 
 
@@ -117,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(config_from_args(args))
+        if args.command == "bench":
+            from benchmarks.cli import run_bench
+
+            return run_bench(args)
         if args.command == "transcribe":
             from server.transcribe import run_transcribe
 
@@ -133,20 +173,36 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(config: ServerConfig) -> int:
     from server.gateway import running
+    from server.security import build_gatekeeper, ssl_context
     from server.services import Services
 
+    # Security settings first: a refusal must not wait for the models to load.
+    gate = build_gatekeeper(config)
+    ssl_context(config)
     services = Services.load(config)
 
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            if stop.is_set():  # a second signal: give up on draining
+                print("parley: second signal, exiting now", file=sys.stderr, flush=True)
+                os._exit(130)
+            stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        async with running(services) as server:
-            print(f"parley: serving on http://{config.host}:{server.port} "
-                  f"(stream: ws://{config.host}:{server.port}/v1/stream)", flush=True)
+            loop.add_signal_handler(sig, on_signal)
+        async with running(services, gate=gate) as server:
+            http_scheme, ws_scheme = ("https", "wss") if server.tls else ("http", "ws")
+            print(f"parley: serving on {http_scheme}://{config.host}:{server.port} "
+                  f"(stream: {ws_scheme}://{config.host}:{server.port}/v1/stream)", flush=True)
             await stop.wait()
+            print(f"parley: shutting down: finishing sessions (up to {config.drain_timeout_s:g} s)",
+                  flush=True)
+            await server.shutdown()
         await services.aclose()
+        print("parley: stopped", flush=True)
 
     asyncio.run(run())
     return 0

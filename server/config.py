@@ -18,12 +18,47 @@ class Backlog:
 
 
 @dataclass(frozen=True)
+class Admission:
+    """When the shared model is saturated, new sessions are refused (`overloaded`)
+    rather than making everyone late; the cadence of re-decodes stretches first."""
+
+    #: Refuse new sessions while requests wait longer than this for the model...
+    max_queue_wait_s: float = 0.75
+    #: ...and the model is busier than this (fraction of time).
+    max_load: float = 0.9
+    #: Re-decode cadence multiplier at full load (1 = no adaptation).
+    max_cadence_stretch: float = 3.0
+    retry_after_ms: int = 5000
+
+
+@dataclass(frozen=True)
 class Limits:
     max_frame_bytes: int = 256 * 1024
     max_session_s: float = 4 * 3600.0
     idle_timeout_s: float = 60.0
     max_sessions: int = 64
     outbox_events: int = 512
+    #: Client messages (audio frames and control) a second per connection, on average,
+    #: and the burst above it (a token bucket, server.limits).
+    message_rate: float = 200.0
+    message_burst: float = 400.0
+
+
+@dataclass(frozen=True)
+class Security:
+    """Authentication and transport settings (issue 8; wired by server.security)."""
+
+    #: Token file (TOML or JSON lines); None: $PARLEY_TOKENS_FILE, then $PARLEY_TOKENS.
+    tokens_file: str | None = None
+    #: Serve without tokens on any address. Without it, no tokens means open mode on a
+    #: loopback address only (a warning) and a refusal to start anywhere else.
+    open: bool = False
+    #: Origin header values accepted on WebSocket handshakes (empty: any origin).
+    #: Clients that send no Origin (non-browsers) are always accepted.
+    allowed_origins: tuple[str, ...] = ()
+    #: PEM certificate chain and key: serve https/wss (both or neither).
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,11 +72,18 @@ class ServerConfig:
     policy: PolicyOptions = field(default_factory=PolicyOptions)
     limits: Limits = field(default_factory=Limits)
     backlog: Backlog = field(default_factory=Backlog)
+    admission: Admission = field(default_factory=Admission)
     log_level: str = "info"
     # [rooms/mqtt, issue 5] broker for room captions and cross-replica rooms (None: no MQTT),
     # e.g. mqtt://127.0.0.1:1883; and this replica's id in topics ("" -> hostname-pid).
     mqtt_url: str | None = None
     replica_id: str = ""
+    security: Security = field(default_factory=Security)
+    #: After SIGTERM: how long live sessions get to deliver their pending finals before
+    #: they are cut (deploy/ builds the pods' grace period from it: keep them in step).
+    drain_timeout_s: float = 30.0
+    #: How long a speaker whose connection dropped may come back and resume (0: never).
+    resume_grace_s: float = 30.0
 
     def limits_dict(self) -> dict[str, Any]:
         return {**asdict(self.limits), "sample_rate": 16000}

@@ -35,6 +35,7 @@ ErrorCode = Literal[
     "idle_timeout",  # no audio for too long
     "unauthorized",  # missing or invalid token
     "forbidden",  # token lacks the role or room scope
+    "session_not_found",  # resume: no such session (ended, grace expired, or wrong resume token)
     "internal",  # a bug: logged with a traceback on the server
 ]
 

@@ -2,7 +2,10 @@
 
 Each speaker connection gets a `Session` and an `Outbox`; a writer task drains
 the outbox to the socket so a slow client never blocks the pipeline, and the
-reader waits on the session's backpressure before taking more audio.
+reader waits on the session's backpressure before taking more audio. The
+speaker connection itself is `server.speaker.SpeakerConnection`; sessions live
+in a `SessionRegistry` (server.live) so that they can outlive a dropped
+connection (resume) and be finished on shutdown (`Gateway.shutdown`).
 """
 
 from __future__ import annotations
@@ -10,9 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -20,19 +21,15 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from server import http
-from server.errors import LimitError, ParleyError, ProtocolError
-from server.outbox import Outbox, SlowConsumer
-from server.protocol.messages import (
-    FlushMessage,
-    Sequencer,
-    StartMessage,
-    StopMessage,
-    dumps,
-    parse_client_text,
-)
+from server.auth import OPEN_PRINCIPAL, Admission, Gatekeeper, redact_path, token_from_request
+from server.errors import OverloadedError, ParleyError, ProtocolError
+from server.live import LiveSession, SessionRegistry
+from server.metrics import CONTENT_TYPE, MtStats, ServerMetrics, Snapshot
+from server.protocol.messages import Event, Sequencer, StartMessage, dumps
 from server.rooms.hub import RoomHub  # [rooms/mqtt, issue 5]
 from server.services import Services
 from server.session import Session, error_event
+from server.speaker import SpeakerConnection
 from server.translation import plan_translations
 
 log = logging.getLogger(__name__)
@@ -48,6 +45,30 @@ class Gateway:
     sessions: dict[str, Session] = field(default_factory=dict)
     accepting: bool = True
     rooms: RoomHub | None = None  # [rooms/mqtt, issue 5] set by running()
+    # [issue 8] admission (tokens, session caps), metrics, live sessions, open connections
+    gate: Gatekeeper | None = None
+    metrics: ServerMetrics = field(default_factory=ServerMetrics)
+    registry: SessionRegistry = field(init=False)
+    connections: set[SpeakerConnection] = field(default_factory=set)
+    listeners: int = 0
+
+    def __post_init__(self) -> None:
+        cfg = self.services.config
+        if self.gate is None:
+            from server.security import build_gatekeeper
+
+            self.gate = build_gatekeeper(cfg)
+        self.registry = SessionRegistry(
+            grace_s=cfg.resume_grace_s,
+            finish_timeout_s=cfg.drain_timeout_s,
+            metrics=self.metrics,
+            on_drop=self._on_drop,
+        )
+
+    @property
+    def gatekeeper(self) -> Gatekeeper:
+        assert self.gate is not None  # set in __post_init__
+        return self.gate
 
     # -- HTTP ---------------------------------------------------------------
 
@@ -58,9 +79,15 @@ class Gateway:
         if path == "/healthz":
             return http.text_response("ok\n")
         if path == "/readyz":
-            if self.accepting and len(self.sessions) < self.services.config.limits.max_sessions:
+            if not self.accepting:
+                return http.text_response("not ready: shutting down\n", 503)
+            if self.services.overload() is not None:  # [issue 7] the model is saturated
+                return http.text_response("not ready: overloaded\n", 503)
+            if self.gatekeeper.active_speakers < self.services.config.limits.max_sessions:
                 return http.text_response("ready\n")
             return http.text_response("not ready: at capacity\n", 503)
+        if path == "/metrics":
+            return http.response(200, self.metrics.render(self.snapshot()).encode(), CONTENT_TYPE)
         if path == "/v1/models":
             return http.json_response(self._models())
         static = http.static_response(path)
@@ -90,74 +117,50 @@ class Gateway:
         elif path == "/v1/listen" and self.rooms is not None:  # [rooms/mqtt, issue 5]
             from server.rooms.listener import serve_listener
 
-            await serve_listener(conn, self.rooms)
+            admission = await self._admit_listener(conn)  # [issue 8] tokens
+            if admission is None:
+                return
+            self.listeners += 1
+            try:
+                await serve_listener(conn, self.rooms)
+            finally:
+                self.listeners -= 1
+                admission.release()
         else:
             await conn.close(CLOSE_POLICY, "listening is not available on this server yet")
 
     async def _speaker(self, conn: ServerConnection) -> None:
-        limits = self.services.config.limits
-        outbox = Outbox(limits.outbox_events)
-        seq = Sequencer()
-        writer = asyncio.create_task(_write_loop(conn, outbox))
-        session: Session | None = None
-        session_id = uuid.uuid4().hex[:16]
-        close_code, close_reason = CLOSE_NORMAL, "done"
+        speaker = SpeakerConnection(self, conn)
+        self.connections.add(speaker)
+        await speaker.run()
+
+    async def _admit_listener(self, conn: ServerConnection) -> Admission | None:
+        """[issue 8] A listener's token (role `listen`, the room in scope); None: refused."""
+        request = conn.request
+        path = request.path if request is not None else ""
+        from server.rooms.query import parse_listen_query
+
         try:
-            async for message in conn:
-                arrival = time.monotonic()
-                try:
-                    if isinstance(message, bytes):
-                        if session is None:
-                            raise ProtocolError("audio before start", code="not_started")
-                        if len(message) > limits.max_frame_bytes:
-                            raise LimitError(
-                                f"audio frame of {len(message)} bytes exceeds the limit of "
-                                f"{limits.max_frame_bytes}",
-                                code="frame_too_large",
-                            )
-                        session.on_audio(message, arrival)
-                        await session.wait_capacity()
-                        continue
-                    msg = parse_client_text(message)
-                    if isinstance(msg, StartMessage):
-                        if session is not None:
-                            raise ProtocolError("session already started", code="already_started")
-                        session = self._start(session_id, msg, outbox, seq)
-                        outbox.put(session.ready_event())
-                    elif session is None:
-                        raise ProtocolError(f"{msg.type} before start", code="not_started")
-                    elif isinstance(msg, FlushMessage):
-                        session.flush()
-                    elif isinstance(msg, StopMessage):
-                        await session.stop()
-                        break
-                except ParleyError as exc:
-                    outbox.put(seq.stamp(error_event(exc)))
-                    if exc.fatal:
-                        close_code = CLOSE_RETRY if exc.code == "overloaded" else CLOSE_POLICY
-                        close_reason = exc.code
-                        break
-        except ConnectionClosed:
-            pass
-        except SlowConsumer:
-            close_code, close_reason = CLOSE_POLICY, "slow_consumer"
-        except Exception:
-            log.exception("session %s failed", session_id)
-            outbox.put(seq.stamp(error_event(ParleyError("internal server error"))))
-            close_code, close_reason = CLOSE_ERROR, "internal"
-        finally:
-            if session is not None:
-                if not session.closed:
-                    session.abort()
-                self.sessions.pop(session.id, None)
-            outbox.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer, timeout=10)
-            await conn.close(close_code, close_reason)
-            log.info("session %s closed (%s)", session_id, close_reason)
+            room: str | None = parse_listen_query(path).room
+        except ProtocolError:
+            # No slots taken: serve_listener reports the bad query and closes.
+            return Admission(OPEN_PRINCIPAL, "listen")
+        try:
+            if not self.accepting:
+                raise OverloadedError("server is shutting down; connect again",
+                                      retry_after_ms=1000)
+            presented = token_from_request(request.headers, path) if request else None
+            return self.gatekeeper.admit(presented, "listen", room)
+        except ParleyError as exc:
+            self.metrics.rejected(exc.code)
+            log.info("listener refused (%s): %s", exc.code, redact_path(path))
+            with contextlib.suppress(ConnectionClosed):
+                await conn.send(dumps(Sequencer().stamp(error_event(exc))))
+            await conn.close(CLOSE_RETRY if exc.code == "overloaded" else CLOSE_POLICY, exc.code)
+            return None
 
     def _start(
-        self, session_id: str, msg: StartMessage, outbox: Outbox, seq: Sequencer
+        self, session_id: str, msg: StartMessage, put: Callable[[Event], None], seq: Sequencer
     ) -> Session:
         svc = self.services
         if msg.source_language is not None and msg.source_language not in svc.asr_info.languages:
@@ -166,36 +169,69 @@ class Gateway:
                 f"{svc.asr_info.name!r}",
                 code="unsupported_language",
             )
-        if len(self.sessions) >= svc.config.limits.max_sessions:
-            from server.errors import OverloadedError
-
-            raise OverloadedError(
-                f"server is at its limit of {svc.config.limits.max_sessions} sessions"
-            )
+        # (the session cap is checked at admission: server.auth.Gatekeeper)
+        overload = svc.overload()  # [issue 7] the shared model is saturated
+        if overload is not None:
+            raise overload
         plan = plan_translations(svc, msg.source_language, msg.target_languages)
         # [rooms/mqtt, issue 5] a session in a room also emits to its listeners and MQTT.
         emit = (
-            self.rooms.speaker_emit(msg.room, session_id, outbox.put)
+            self.rooms.speaker_emit(msg.room, session_id, put)
             if msg.room is not None and self.rooms is not None
-            else outbox.put
+            else put
         )
         session = Session(session_id, msg, svc, emit, plan, seq)
         if msg.room is not None and self.rooms is not None:
-            from server.rooms.wiring import attach_speaker_session
-
-            attach_speaker_session(self.rooms, msg.room, session)
+            # [issue 8] A session may outlive its connection (resume): it stays in its
+            # room until the registry drops it (`_on_drop`), not until the handler ends.
+            self.rooms.attach_speaker(msg.room, session)
         # [/rooms/mqtt]
         self.sessions[session_id] = session
-        log.info("session %s started (%s)", session_id, msg.audio.encoding)
         return session
 
+    def _on_drop(self, live: LiveSession) -> None:
+        """[issue 8] A session ended for good (finished or aborted)."""
+        self.sessions.pop(live.id, None)
+        if live.room is not None and self.rooms is not None:
+            self.rooms.detach_speaker(live.room, live.id)  # no-op after its `end`
 
-async def _write_loop(conn: ServerConnection, outbox: Outbox) -> None:
-    while (event := await outbox.get()) is not None:
-        try:
-            await conn.send(dumps(event))
-        except ConnectionClosed:
-            return
+    def snapshot(self) -> Snapshot:
+        svc = self.services
+        return Snapshot(
+            active_sessions=self.gatekeeper.active_speakers,
+            parked_sessions=self.registry.parked,
+            listeners=self.listeners,
+            asr_queue_depth=svc.asr.depth,
+            draining=not self.accepting,
+            max_sessions=svc.config.limits.max_sessions,
+            mt=tuple(
+                MtStats(s.name, st.batches, st.requests, st.dropped, st.failed,
+                        st.largest_batch, st.queued)
+                for s in svc.mt.schedulers
+                for st in (s.stats,)
+            ),
+        )
+
+    async def shutdown(self, timeout_s: float | None = None) -> None:
+        """[issue 8] Graceful shutdown: refuse new sessions (/readyz 503), finish every
+        session (pending finals and translations delivered, then `end`), close each
+        speaker with 1001, all within `timeout_s` (default: config.drain_timeout_s)."""
+        timeout = self.services.config.drain_timeout_s if timeout_s is None else timeout_s
+        self.accepting = False
+        live = len(self.registry)
+        if live:
+            log.info("shutting down: finishing %d session(s) within %g s", live, timeout)
+        for connection in list(self.connections):
+            connection.interrupt("drain")
+        await self.registry.drain(timeout)
+        # The connections close once their writers delivered the last events.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(_all_closed(self), timeout=5.0)
+
+
+async def _all_closed(gateway: Gateway) -> None:
+    while gateway.connections:
+        await asyncio.sleep(0.05)
 
 
 @dataclass
@@ -208,29 +244,62 @@ class RunningServer:
         sock = next(iter(self.server.sockets))
         return int(sock.getsockname()[1])
 
+    tls: bool = False
+
     @property
     def url(self) -> str:
-        """Base URL, e.g. ws://127.0.0.1:8765 (append /v1/stream)."""
-        return f"ws://{self.gateway.services.config.host}:{self.port}"
+        """Base URL, e.g. ws://127.0.0.1:8765 (append /v1/stream); wss:// with TLS."""
+        scheme = "wss" if self.tls else "ws"
+        return f"{scheme}://{self.gateway.services.config.host}:{self.port}"
+
+    async def shutdown(self, timeout_s: float | None = None) -> None:
+        """Graceful shutdown (see `Gateway.shutdown`); `running` does it on exit anyway."""
+        await self.gateway.shutdown(timeout_s)
 
 
 @contextlib.asynccontextmanager
-async def running(services: Services, *, host: str | None = None, port: int | None = None) -> AsyncIterator[RunningServer]:
-    """Serve until the block exits (tests use port=0 for a free port)."""
+async def running(
+    services: Services,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    gate: Gatekeeper | None = None,
+) -> AsyncIterator[RunningServer]:
+    """Serve until the block exits (tests use port=0 for a free port).
+
+    `gate`: admission control (server.security.build_gatekeeper); by default built
+    from the config, for the address actually bound. On exit the server shuts down
+    gracefully: sessions are finished within `config.drain_timeout_s`.
+    """
+    from server.security import allowed_origins, build_gatekeeper, ssl_context
+
     cfg = services.config
-    gateway = Gateway(services)
+    bind = host if host is not None else cfg.host
+    gateway = Gateway(services, gate=gate or build_gatekeeper(cfg, host=bind))
+    tls = ssl_context(cfg)
     await services.start()
     from server.rooms.wiring import rooms_running  # [rooms/mqtt, issue 5]
 
     async with rooms_running(services) as rooms, serve(
         gateway.handler,
-        host if host is not None else cfg.host,
+        bind,
         port if port is not None else cfg.port,
         process_request=gateway.process_request,
         max_size=max(cfg.limits.max_frame_bytes * 4, 1 << 20),
         ping_interval=20,
-        ping_timeout=20,
+        # Backpressure pauses reading (and so pong handling) while a session's
+        # backlog drains; a short timeout would drop slow-but-alive clients.
+        ping_timeout=60,
+        close_timeout=5,
+        origins=allowed_origins(cfg),
+        ssl=tls,
     ) as server:
         gateway.rooms = rooms  # [rooms/mqtt, issue 5]
-        yield RunningServer(server, gateway)
+        try:
+            yield RunningServer(server, gateway, tls=tls is not None)
+        finally:
+            await gateway.shutdown()
+            # Listeners (and anything left) get 1001; rooms/MQTT close after this block.
+            server.close(close_connections=True, code=1001, reason="server shutting down")
+            await server.wait_closed()
     # note: schedulers are closed by the owner of `services`

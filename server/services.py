@@ -9,6 +9,7 @@ from server.asr.scheduler import AsrScheduler
 from server.asr.whisper import WhisperEngine
 from server.audio.vad import SileroVadModel, VadStream
 from server.config import ServerConfig
+from server.errors import OverloadedError
 from server.models.resolve import resolve_asr, resolve_mt
 from server.models.types import AsrModelInfo, MtModelInfo
 from server.mt.incremental import IncrementalOptions
@@ -54,6 +55,26 @@ class Services:
     async def aclose(self) -> None:
         await self.mt.aclose()
         await self.asr.aclose()
+
+    # -- load: adaptive cadence and admission control ----------------------------
+
+    def decode_interval(self) -> float:
+        """Re-decode cadence for the current load: stretches from the configured
+        interval (idle) to `max_cadence_stretch` times it (saturated)."""
+        base = self.config.policy.decode_interval_s
+        over = max(0.0, self.asr.load() - 0.5) / 0.5
+        return base * (1.0 + (self.config.admission.max_cadence_stretch - 1.0) * over)
+
+    def overload(self) -> OverloadedError | None:
+        """An error to refuse a new session with, or None when it can be served."""
+        adm = self.config.admission
+        if self.asr.queue_wait_s > adm.max_queue_wait_s and self.asr.load() > adm.max_load:
+            return OverloadedError(
+                f"speech recognition is saturated (requests wait {self.asr.queue_wait_s:.1f} s); "
+                "try again shortly",
+                retry_after_ms=adm.retry_after_ms,
+            )
+        return None
 
     def new_vad(self) -> VadStream:
         return VadStream(self.vad_model)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from server.audio.decode import AudioDecoder, make_decoder
+from server.audio.decode import AudioDecoder, AudioSpec, make_decoder
 from server.errors import ModelError, ParleyError
 from server.latency import ArrivalClock
 from server.protocol.messages import Event, Sequencer, StartMessage
@@ -104,8 +104,29 @@ class Session:
         self.policy.flush(time.monotonic())
         self._pump()
 
-    async def stop(self) -> None:
-        """Finish: every pending final (and its translation) is emitted, then `end`."""
+    @property
+    def audio_s(self) -> float:
+        """Stream seconds received so far (16 kHz samples after decoding)."""
+        return self._samples / SAMPLE_RATE
+
+    def continue_audio(self, spec: AudioSpec) -> None:
+        """A resumed connection announced its audio (issue 8, resume).
+
+        PCM in the session's own format continues the same byte stream (the decoder
+        keeps a half-received sample). Anything else (a browser's new MediaRecorder
+        stream, another rate) starts a new decoder once the old one's tail is decoded.
+        """
+        if spec == self.start.audio and not spec.is_container:
+            return
+        self._take(self._decoder.flush(), time.monotonic())
+        self._decoder = make_decoder(spec)
+
+    async def stop(self, reason: str = "stop") -> None:
+        """Finish: every pending final (and its translation) is emitted, then `end`.
+
+        `reason` goes into `end`: "stop" (the client asked), or why the server ended
+        the session ("shutdown", "expired", "disconnected", "session_too_long", ...).
+        """
         if not self.policy.done:
             tail = self._decoder.flush()
             self._take(tail, time.monotonic())
@@ -116,7 +137,7 @@ class Session:
         self._emit(
             {
                 "type": "end",
-                "reason": "stop",
+                "reason": reason,
                 "segments": self._finals,
                 "words": self._words,
                 "audio_s": round(self._samples / SAMPLE_RATE, 3),
@@ -148,6 +169,7 @@ class Session:
 
     def _pump(self) -> None:
         if self._task is None or self._task.done():
+            self.policy.decode_interval_s = self.services.decode_interval()
             req = self.policy.next_request(time.monotonic())
             if req is not None:
                 self._task = asyncio.create_task(self._decode(req), name=f"decode-{self.id}")

@@ -58,7 +58,7 @@ def choose_window_s(audio_s: float, buckets_s: Sequence[float], margin_s: float)
 
 
 def window_frames(window_s: float) -> int:
-    return int(round(window_s * FRAMES_PER_SECOND))
+    return round(window_s * FRAMES_PER_SECOND)
 
 
 def content_frames(num_samples: int) -> int:
@@ -111,4 +111,4 @@ def token_budget(audio_s: float, per_second: float, extra: int, ceiling: int) ->
     Fast English speech is ~4 tokens/s with punctuation; 8/s + 10 is far above any real
     transcript, yet stops a repetition loop long before Whisper's 448-token limit.
     """
-    return max(1, min(ceiling, int(math.ceil(audio_s * per_second)) + extra))
+    return max(1, min(ceiling, math.ceil(audio_s * per_second) + extra))

@@ -90,6 +90,8 @@ class StreamingTranscriber:
     ) -> None:
         self.opts = options or PolicyOptions()
         self.language = language
+        #: Re-decode cadence; the session stretches it under load (adaptive cadence).
+        self.decode_interval_s = self.opts.decode_interval_s
         self._vad = vad
         self._buf = np.zeros(0, dtype=np.float32)
         self._buf_start = 0  # absolute sample index of _buf[0]
@@ -174,7 +176,7 @@ class StreamingTranscriber:
             return None
         length = self._pos - self._utt_start
         fresh = self._pos - self._last_decode_end
-        if length >= o.min_decode_s * SAMPLE_RATE and fresh >= o.decode_interval_s * SAMPLE_RATE:
+        if length >= o.min_decode_s * SAMPLE_RATE and fresh >= self.decode_interval_s * SAMPLE_RATE:
             return self._request(self._pos, final=False)
         return None
 

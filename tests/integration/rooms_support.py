@@ -25,7 +25,7 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from clients.python.parley_client import ParleyClient, ParleyListener
+from clients.python.parley_client import ParleyClient, ParleyClientError, ParleyListener
 
 LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -101,11 +101,12 @@ class Mosquitto:
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
             "persistence true\n"
+            "user root\n"  # (as root) stay root: pytest's temp dirs are private to it
             f"persistence_location {data}/\n"
             "max_queued_messages 10000\n"
         )
-        log = open(self.tmp / "mosquitto.log", "ab")
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=log, stderr=log)
+        with open(self.tmp / "mosquitto.log", "ab") as log:  # the child keeps its own copy
+            self.proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=log, stderr=log)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2):
@@ -167,8 +168,9 @@ class MqttRecorder:
                     keepalive=5,
                 ) as client:
                     self.connects += 1
-                    if first:
-                        await client.subscribe(self.topic, qos=1)
+                    # The broker restores our session (persistence); subscribing again
+                    # is harmless and covers a broker that lost it.
+                    await client.subscribe(self.topic, qos=1)
                     first = False
                     self.subscribed.set()
                     async for m in client.messages:
@@ -243,7 +245,7 @@ class Follower:
                         seen += 1
                         if seen >= ends:
                             return
-        except Exception as exc:
+        except (ParleyClientError, OSError) as exc:
             self.error = exc
             self.joined.set()
 
@@ -254,3 +256,69 @@ class Follower:
 
 def finals(events: list[dict[str, Any]], kind: str = "transcript") -> list[tuple[int, str]]:
     return [(e["segment"], e["text"]) for e in events if e.get("type") == kind and e.get("final")]
+
+
+class StalledListener:
+    """A listener on a raw socket that completes the WebSocket handshake and then does
+    not read (small receive buffer), until `read_to_close` reads everything it was sent."""
+
+    def __init__(self, port: int, query: str) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+        self.sock.connect(("127.0.0.1", port))
+        self.sock.sendall(
+            f"GET /v1/listen?{query} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            .encode()
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            byte = self.sock.recv(1)
+            if not byte:
+                raise ConnectionError("closed during the handshake")
+            head += byte
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise ConnectionError(head.decode(errors="replace"))
+
+    def read_to_close(self, timeout: float = 30.0) -> tuple[list[str], int | None, str]:
+        """Read frames until the server's close frame (or EOF): texts, close code, reason."""
+        self.sock.settimeout(timeout)
+        data = b""
+        texts: list[str] = []
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return texts, None, ""
+                data += chunk
+                while True:
+                    frame = _frame(data)
+                    if frame is None:
+                        break
+                    opcode, payload, data = frame
+                    if opcode == 0x1:
+                        texts.append(payload.decode())
+                    elif opcode == 0x8:
+                        code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
+                        return texts, code, payload[2:].decode(errors="replace")
+        finally:
+            self.sock.close()
+
+
+def _frame(data: bytes) -> tuple[int, bytes, bytes] | None:
+    """One unmasked server frame off the front of `data` (None: incomplete)."""
+    if len(data) < 2:
+        return None
+    opcode, size, pos = data[0] & 0x0F, data[1] & 0x7F, 2
+    if size == 126:
+        if len(data) < 4:
+            return None
+        size, pos = int.from_bytes(data[2:4], "big"), 4
+    elif size == 127:
+        if len(data) < 10:
+            return None
+        size, pos = int.from_bytes(data[2:10], "big"), 10
+    if len(data) < pos + size:
+        return None
+    return opcode, data[pos:pos + size], data[pos + size:]

@@ -110,10 +110,11 @@ def test_stable_text_commits_before_the_final() -> None:
 def test_punctuation_and_case_are_ignored_when_matching() -> None:
     assert text_keys("Hello, WORLD! -- don't") == ["hello", "world", "don't"]
     rec = recording([
-        (10.6, partial(0, "hello world")),
+        (10.8, partial(0, "hello world")),
         (11.5, final(0, [("Hello,", 0.45), ("World.", 0.95)], end=0.95)),
     ])
-    assert [round(x, 3) for x in word_latencies(rec).partial_s] == [0.2, -0.3]
+    # "world" shows before the frame holding its (Whisper-estimated) end: negative.
+    assert [round(x, 3) for x in word_latencies(rec).partial_s] == [0.4, -0.1]
 
 
 def test_percentiles_interpolate_like_numpy() -> None:
@@ -129,3 +130,14 @@ def test_erased_chars_counts_what_a_reader_sees_change() -> None:
     assert erased_chars("I went home", "I went home today") == 0
     assert erased_chars("I went home", "I walked") == 8  # all after the common "I w"
     assert erased_chars("abc", "") == 3
+
+
+def test_a_word_cannot_be_shown_before_its_audio_was_sent() -> None:
+    # Final "a b a": the partial "b a" at 10.5 aligns best with words 2-3, but the second
+    # "a" (0.75-0.95 s) starts in frame 7, sent at 10.7: that match is not this word.
+    rec = recording([
+        (10.5, partial(0, "b a")),
+        (11.5, final(0, [("a", 0.25), ("b", 0.45), ("a", 0.95)], end=0.95)),
+    ])
+    lat = word_latencies(rec)
+    assert [round(w.shown_at, 3) for w in lat.words] == [11.5, 10.5, 11.5]

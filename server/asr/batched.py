@@ -1,0 +1,744 @@
+"""Batched speech recognition: one CTranslate2 call chain for the requests of many sessions.
+
+`WhisperEngine.transcribe` runs faster-whisper's full pipeline per request: a 30 s encoder
+window even for 2 s of audio, one request after another. `BatchedWhisperEngine` decodes a
+batch of requests together:
+
+1. log-mel features per request, zero-padded to a SHORT window: the smallest bucket that
+   holds the request's audio plus a margin (`features.choose_window_s`); requests that
+   share a bucket share the calls below (`shared_window=True`: one window for all, the
+   longest audio's);
+2. `encode` in chunks of `encode_batch` rows (large encoder batches are slower per row on
+   CPU), the outputs joined;
+3. `detect_language` once, only if a multilingual request has no language;
+4. `generate` for the whole bucket with per-request prompts (previous text + start of
+   transcript), greedy, with timestamp tokens. CTranslate2 requires <|startoftranscript|>
+   at one index in every prompt of a call, so prompts are grouped by length (`PromptFit`);
+5. guards: Whisper's silence rule, a token budget per second of audio, repetition
+   (compression ratio, repeated token blocks, repeated segments), segments and words
+   after the end of the audio. A short-window decode that looks like a hallucination loop
+   is decoded again on Whisper's native 30 s window (short windows make Whisper repeat
+   itself; measured on tiny.en/base, real speech);
+6. `align` (cross-attention DTW) once per window and language for word timestamps, with
+   faster-whisper's own word splitting and timing clean-up, per request.
+
+Not thread-safe, like `WhisperEngine`: one worker thread owns it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from server.asr.features import (
+    MAX_WINDOW_S,
+    MelExtractor,
+    choose_window_s,
+    content_frames,
+    seconds,
+    stack_window,
+    token_budget,
+    validate_buckets,
+    window_frames,
+)
+from server.asr.whisper import AsrOptions, Decode, Task, WhisperEngine
+from server.errors import UnsupportedError
+from server.models.types import AsrModelInfo
+from server.streaming.events import AsrRequest, AsrResult
+from server.streaming.words import Word
+
+log = logging.getLogger(__name__)
+
+#: How prompts of different lengths share `generate` calls (CTranslate2 needs the
+#: start-of-transcript token at one index in every prompt of a call):
+#: "bucket": prompts grouped by length class (0, 1, 2-3, 4-7, 8-15, 16-31, 32-63, ...) and
+#:           cut to the shortest of their class: at most one call per class, a prompt loses
+#:           less than half of its tokens; with the 32-token cap, sessions in full flow
+#:           all share the top class and one call.
+#: "group": one call per distinct prompt length; every request is decoded exactly as
+#:          it would be alone, but varied prompts defeat batching of the decoder.
+#: "truncate": one call; every prompt cut to the shortest in the batch (a session that
+#:             has no text yet takes every other session's context away).
+#: Padding short prompts with filler tokens was measured and rejected: any filler
+#: (spaces, <|startofprev|>, <|endoftext|>, "...") raised tiny.en's WER from 0.37 to 0.48-0.92.
+PromptFit = Literal["bucket", "group", "truncate"]
+
+#: Whisper's decoder context is 448 tokens; CTranslate2 also caps the generated tokens at
+#: half of `max_length` (as openai-whisper's sample_len), measured: max_length=10 with a
+#: 2-token prompt gives at most 5 tokens.
+WHISPER_MAX_LENGTH = 448
+_TIME_PRECISION = 0.02  # seconds per timestamp token
+_MAX_INITIAL_TIMESTAMP_INDEX = 50  # faster-whisper's default max_initial_timestamp=1.0 s
+_PREPEND_PUNCTUATIONS = "\"'“¿([{-"
+_APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
+_NORM_RE = re.compile(r"[^\w']+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    #: Encoder windows to pick from, in seconds; 30 s (Whisper's native window, used for
+    #: retries and for audio that fits no shorter bucket) is always added.
+    window_buckets_s: tuple[float, ...] = (10.0, 15.0, 20.0, 30.0)
+    #: Silence the window must hold after the audio (shorter margins make Whisper loop).
+    window_margin_s: float = 3.0
+    #: Most requests per batch (the scheduler's bound); larger lists are split.
+    max_batch: int = 8
+    #: Decode with timestamp tokens: segment boundaries let the guards drop text Whisper
+    #: places after the end of the audio. Costs ~2 tokens per segment.
+    timestamps: bool = True
+    #: Previous-text tokens kept per prompt (the policy sends ~200 characters, ~45 tokens).
+    max_prompt_tokens: int = 32
+    prompt_fit: PromptFit = "bucket"
+    #: Token budget per request: tokens_per_second * audio seconds + extra_tokens.
+    tokens_per_second: float = 8.0
+    extra_tokens: int = 10
+    #: Decode a short-window result that looks like a hallucination loop again on 30 s.
+    retry_on_full_window: bool = True
+    #: One window for the whole batch (the longest audio's bucket) instead of one per
+    #: request's own bucket. Per-request buckets pad less and make a request's result
+    #: independent of its batch-mates.
+    shared_window: bool = False
+    #: Rows per `encode` call (the decoder still runs the whole batch at once).
+    encode_batch: int = 4
+    #: A block of tokens repeated back to back at least `loop_repeats` times and spanning
+    #: at least `loop_min_tokens` tokens counts as a loop.
+    loop_repeats: int = 3
+    loop_min_tokens: int = 12
+    #: Whisper's silence rule keeps text it is confident in even when it rates the window
+    #: as no speech; on digital silence that is its classic " you". Such a window's words
+    #: must also be this probable on average (real speech seen here: nsp <= 0.66).
+    min_word_probability: float = 0.3
+
+    def __post_init__(self) -> None:
+        buckets = validate_buckets(self.window_buckets_s)
+        if buckets[-1] != MAX_WINDOW_S:
+            buckets = (*buckets, MAX_WINDOW_S)
+        object.__setattr__(self, "window_buckets_s", buckets)
+        if self.window_margin_s < 0:
+            raise ValueError("window_margin_s must be >= 0")
+        if self.max_batch < 1 or self.encode_batch < 1:
+            raise ValueError("max_batch and encode_batch must be >= 1")
+        if not 0 <= self.max_prompt_tokens <= WHISPER_MAX_LENGTH // 2 - 1:
+            raise ValueError(f"max_prompt_tokens must be in [0, {WHISPER_MAX_LENGTH // 2 - 1}]")
+        if self.tokens_per_second <= 0 or self.extra_tokens < 1:
+            raise ValueError("the token budget must be positive")
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of decoded text between two timestamp tokens (times relative to audio[0])."""
+
+    start: float
+    end: float
+    tokens: tuple[int, ...]  # text tokens only
+
+
+def build_prompt(
+    previous: Sequence[int],
+    *,
+    sot_prev: int,
+    sot_sequence: Sequence[int],
+    no_timestamps: int | None,
+) -> list[int]:
+    """[<|startofprev|> previous...] <|startoftranscript|> [lang] [task] [<|notimestamps|>].
+
+    As faster-whisper's `get_prompt`; no <|startofprev|> when there is no previous text.
+    """
+    prompt: list[int] = []
+    if previous:
+        prompt.append(sot_prev)
+        prompt.extend(previous)
+    prompt.extend(sot_sequence)
+    if no_timestamps is not None:
+        prompt.append(no_timestamps)
+    return prompt
+
+
+def group_by_prompt(
+    previous: Sequence[Sequence[int]], mode: PromptFit
+) -> list[tuple[list[int], list[list[int]]]]:
+    """Split a batch into `generate` calls: [(indices, previous tokens per index)].
+
+    Every call's prompts have the same length, so <|startoftranscript|> sits at one index.
+    """
+    if not previous:
+        return []
+    if mode == "truncate":
+        shortest = min(len(p) for p in previous)
+        cut = [list(p[len(p) - shortest :]) if shortest else [] for p in previous]
+        return [(list(range(len(previous))), cut)]
+    groups: dict[int, list[int]] = {}
+    for i, p in enumerate(previous):
+        key = len(p) if mode == "group" else prompt_class(len(p))
+        groups.setdefault(key, []).append(i)
+    out: list[tuple[list[int], list[list[int]]]] = []
+    for _, idx in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        shortest = min(len(previous[i]) for i in idx)
+        out.append((idx, [list(previous[i][len(previous[i]) - shortest :]) for i in idx]))
+    return out
+
+
+def prompt_class(length: int) -> int:
+    """0 for no prompt, else 1 + floor(log2(length)): 1, 2-3, 4-7, 8-15, ..."""
+    return length.bit_length()
+
+
+def generation_max_length(budget: int, prompt_len: int) -> int:
+    """`max_length` for CTranslate2 so that up to `budget` tokens can be generated."""
+    return min(WHISPER_MAX_LENGTH, max(2 * budget, prompt_len + budget))
+
+
+def avg_logprob(score: float, num_tokens: int) -> float:
+    """faster-whisper's average log probability from CTranslate2's length-normalized score."""
+    return score * num_tokens / (num_tokens + 1)
+
+
+def compression_ratio(text: str) -> float:
+    data = text.encode("utf-8")
+    if not data:
+        return 0.0
+    return len(data) / len(zlib.compress(data))
+
+
+def is_silence(no_speech_prob: float, logprob: float, opts: AsrOptions) -> bool:
+    """Whisper's own rule: probably no speech AND not confident about the text."""
+    return no_speech_prob > opts.no_speech_threshold and logprob < opts.log_prob_threshold
+
+
+def find_loop(
+    tokens: Sequence[int], *, min_repeats: int, min_tokens: int, max_block: int = 16
+) -> int | None:
+    """Where a hallucination loop starts repeating, or None.
+
+    A loop is a block of tokens repeated back to back at least `min_repeats` times and
+    `min_tokens` long in all: "6, 6, 6, 6, 6, 6, 6", "Firefox Firefox Firefox ...". The
+    result is the index of the block's second copy, so `tokens[:index]` keeps one.
+    "word, word, word" (3 x 2 tokens) is not a loop; real repetition that is long enough
+    is, which costs a needless full-window decode, not words.
+    """
+    n = len(tokens)
+    best: int | None = None
+    for block in range(1, min(max_block, n // min_repeats) + 1):
+        need = max(min_repeats, -(-min_tokens // block))  # ceil(min_tokens / block)
+        if need * block > n:
+            continue
+        # Runs of equal blocks, for every phase of the block grid.
+        for offset in range(block):
+            run = 1
+            run_start = offset
+            prev = tuple(tokens[offset : offset + block])
+            pos = offset + block
+            while pos + block <= n:
+                cur = tuple(tokens[pos : pos + block])
+                if cur == prev:
+                    run += 1
+                    if run >= need:
+                        second = run_start + block
+                        best = second if best is None else min(best, second)
+                        break
+                else:
+                    run = 1
+                    run_start = pos
+                    prev = cur
+                pos += block
+    return best
+
+
+def split_segments(
+    tokens: Sequence[int], *, timestamp_begin: int, eot: int, audio_s: float
+) -> list[Segment]:
+    """Decoded tokens -> segments. Timestamp tokens open and close segments
+    (<|0.00|> text <|2.40|><|2.40|> text <|5.00|>); text with no timestamps (or an
+    unclosed last segment) runs to the end of the audio."""
+    out: list[Segment] = []
+    start: float | None = None
+    last_end = 0.0
+    text: list[int] = []
+    for tok in tokens:
+        if tok >= timestamp_begin:
+            t = (tok - timestamp_begin) * _TIME_PRECISION
+            if start is None:
+                start = t
+            else:
+                out.append(Segment(start, t, tuple(text)))
+                last_end = t
+                start = None
+                text = []
+        elif tok < eot:
+            text.append(tok)
+    if text:
+        begin = start if start is not None else last_end
+        out.append(Segment(begin, max(begin, audio_s), tuple(text)))
+    return out
+
+
+def norm_text(text: str) -> str:
+    return " ".join(_NORM_RE.sub(" ", text.lower()).split())
+
+
+@dataclass
+class SegmentCheck:
+    kept: list[Segment]
+    after_end: int = 0  # segments dropped because they start after the audio
+    repeated: int = 0  # segments that repeat an earlier one word for word
+
+
+def check_segments(segments: Sequence[Segment], audio_s: float, decode: Any) -> SegmentCheck:
+    """Drop segments that start after the audio ends, or repeat an earlier segment
+    (a hallucination loop); clamp ends to the audio. `decode` turns tokens into text."""
+    out = SegmentCheck(kept=[])
+    seen: set[str] = set()
+    for seg in segments:
+        if not seg.tokens:
+            continue
+        if seg.start >= audio_s:
+            out.after_end += 1
+            continue
+        key = norm_text(decode(list(seg.tokens)))
+        if not key:
+            continue
+        if key in seen and len(key.split()) >= 2:
+            out.repeated += 1
+            continue
+        seen.add(key)
+        out.kept.append(Segment(seg.start, min(seg.end, audio_s), seg.tokens))
+    return out
+
+
+def cut_segments(segments: Sequence[Segment], keep_tokens: int) -> list[Segment]:
+    """The first `keep_tokens` text tokens of `segments`, segment boundaries kept."""
+    out: list[Segment] = []
+    left = keep_tokens
+    for seg in segments:
+        if left <= 0:
+            break
+        out.append(Segment(seg.start, seg.end, seg.tokens[:left]))
+        left -= len(seg.tokens)
+    return [s for s in out if s.tokens]
+
+
+def clip_words(words: Iterable[Word], audio_s: float) -> list[Word]:
+    """Words that start after the audio ends are hallucinated: drop; clamp ends."""
+    out: list[Word] = []
+    for w in words:
+        if w.start >= audio_s:
+            continue
+        end = min(w.end, audio_s)
+        out.append(Word(w.text, w.start, max(w.start, end), w.probability))
+    return out
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+@dataclass
+class _Job:
+    """One request on its way through a batch."""
+
+    index: int  # position in the caller's list
+    request: AsrRequest
+    audio_s: float
+    frames: int  # content mel frames
+    features: np.ndarray
+    language: str | None  # None: detect
+    language_probability: float = 1.0
+    tokenizer: Any = None
+    previous: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Hypothesis:
+    job: _Job
+    segments: list[Segment]
+    suspect: bool  # looks like a hallucination loop: worth a full-window retry
+    no_speech_prob: float
+
+
+class BatchedWhisperEngine(WhisperEngine):
+    """A `WhisperEngine` that decodes many sessions' requests in one model call chain.
+
+    `transcribe(request)` (the WhisperEngine API) is a batch of one; audio longer than
+    30 s goes to faster-whisper's long-form path (`WhisperEngine.transcribe`).
+    """
+
+    def __init__(
+        self,
+        info: AsrModelInfo,
+        options: AsrOptions | None = None,
+        batch: BatchOptions | None = None,
+    ) -> None:
+        super().__init__(info, options)
+        self.batch_opts = batch or BatchOptions()
+        self._mel = MelExtractor(self._model.feature_extractor)
+        self._tokenizers: dict[tuple[str, str], Any] = {}
+        #: Counters for metrics and benchmarks (monotonic).
+        self.stats: dict[str, int] = dict.fromkeys(
+            ("requests", "encodes", "generates", "retries", "silent"), 0
+        )
+
+    # ------------------------------------------------------------------ public API
+
+    def transcribe(self, request: AsrRequest, task: Task = "transcribe") -> Decode:
+        return self.transcribe_batch([request], task)[0]
+
+    def transcribe_full_window(self, request: AsrRequest, task: Task = "transcribe") -> Decode:
+        """faster-whisper's own pipeline (30 s windows, long-form audio)."""
+        return super().transcribe(request, task)
+
+    def transcribe_batch(
+        self,
+        requests: Sequence[AsrRequest],
+        task: Task = "transcribe",
+        *,
+        word_timestamps: bool = True,
+    ) -> list[Decode]:
+        """Decode `requests` together; results in the same order. `asr_s` of every Decode
+        is the wall time of the whole batch."""
+        t0 = time.perf_counter()
+        results: list[AsrResult | None] = [None] * len(requests)
+        jobs: list[_Job] = []
+        for i, req in enumerate(requests):
+            audio_s = seconds(len(req.audio))
+            if audio_s > MAX_WINDOW_S:
+                results[i] = super().transcribe(req, task).result
+                continue
+            jobs.append(self._job(i, req, audio_s))
+        size = self.batch_opts.max_batch
+        for k in range(0, len(jobs), size):
+            for job, result in self._run(jobs[k : k + size], task, word_timestamps):
+                results[job.index] = result
+        elapsed = time.perf_counter() - t0
+        self.stats["requests"] += len(requests)
+        out: list[Decode] = []
+        for r in results:
+            assert r is not None
+            out.append(Decode(result=r, asr_s=elapsed))
+        return out
+
+    def warm_up(self) -> None:
+        silence = np.zeros(16000, dtype=np.float32)
+        self.transcribe_batch([AsrRequest(0, silence, 0.0, 1.0, "", "en", True)])
+
+    # ------------------------------------------------------------------ one batch
+
+    def _job(self, index: int, req: AsrRequest, audio_s: float) -> _Job:
+        language: str | None = req.language
+        if not self.info.multilingual:
+            language = "en"
+        audio = np.asarray(req.audio, dtype=np.float32)
+        return _Job(
+            index=index,
+            request=req,
+            audio_s=audio_s,
+            frames=content_frames(len(audio)),
+            features=self._mel(audio),
+            language=language,
+        )
+
+    def _run(
+        self, jobs: list[_Job], task: Task, word_timestamps: bool
+    ) -> list[tuple[_Job, AsrResult]]:
+        opts = self.batch_opts
+        retry = opts.retry_on_full_window
+        items: list[tuple[_Hypothesis, Any, int]] = []
+        suspects: list[_Job] = []
+        for window, group in self._windows(jobs):
+            final = window >= MAX_WINDOW_S or not retry
+            hyps, encoded = self._decode(group, window, task, final=final)
+            for row, h in enumerate(hyps):
+                if h.suspect and not final:
+                    suspects.append(h.job)
+                else:
+                    items.append((h, encoded, row))
+        if suspects:
+            # Short windows make Whisper repeat itself: decode these on its native window.
+            self.stats["retries"] += len(suspects)
+            log.debug("re-decoding %d of %d requests on 30 s", len(suspects), len(jobs))
+            again, encoded = self._decode(suspects, MAX_WINDOW_S, task, final=True)
+            items += [(h, encoded, row) for row, h in enumerate(again)]
+        return self._results(items, task, word_timestamps)
+
+    def _windows(self, jobs: list[_Job]) -> list[tuple[float, list[_Job]]]:
+        """The encoder window for every job: its own bucket, or (shared_window) the bucket of
+        the longest audio for all."""
+        opts = self.batch_opts
+
+        def bucket(audio_s: float) -> float:
+            window = choose_window_s(audio_s, opts.window_buckets_s, opts.window_margin_s)
+            # Fits 30 s but not with the margin: Whisper's native window needs none.
+            return MAX_WINDOW_S if window is None else window
+
+        if opts.shared_window:
+            return [(bucket(max(j.audio_s for j in jobs)), jobs)]
+        groups: dict[float, list[_Job]] = {}
+        for j in jobs:
+            groups.setdefault(bucket(j.audio_s), []).append(j)
+        return sorted(groups.items())
+
+    def _tokenizer(self, language: str, task: Task) -> Any:
+        from faster_whisper.tokenizer import _LANGUAGE_CODES, Tokenizer
+
+        key = (language, task)
+        tok = self._tokenizers.get(key)
+        if tok is None:
+            if self.info.multilingual and language not in _LANGUAGE_CODES:
+                raise UnsupportedError(f"Whisper does not know the language {language!r}")
+            tok = Tokenizer(
+                self._model.hf_tokenizer, self.info.multilingual, task=task, language=language
+            )
+            self._tokenizers[key] = tok
+        return tok
+
+    def _decode(
+        self, jobs: list[_Job], window_s: float, task: Task, *, final: bool
+    ) -> tuple[list[_Hypothesis], Any]:
+        import ctranslate2
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        opts = self.batch_opts
+        ct2 = self._model.model
+        encoded = self._encode(jobs, window_s)
+
+        undetected = [pos for pos, j in enumerate(jobs) if j.language is None]
+        if undetected:
+            detected = ct2.detect_language(encoded)
+            for pos in undetected:
+                token, prob = detected[pos][0]
+                jobs[pos].language = str(token)[2:-2]
+                jobs[pos].language_probability = float(prob)
+
+        previous: list[list[int]] = []
+        for j in jobs:
+            assert j.language is not None
+            j.tokenizer = self._tokenizer(j.language, task)
+            prev = (
+                j.tokenizer.encode(" " + j.request.prompt.strip())
+                if j.request.prompt.strip()
+                else []
+            )
+            previous.append(prev[-opts.max_prompt_tokens :] if opts.max_prompt_tokens else [])
+
+        budgets = [
+            token_budget(
+                j.audio_s, opts.tokens_per_second, opts.extra_tokens, WHISPER_MAX_LENGTH // 2
+            )
+            for j in jobs
+        ]
+        hyps: list[_Hypothesis | None] = [None] * len(jobs)
+        groups = group_by_prompt(previous, opts.prompt_fit)
+        for indices, prevs in groups:
+            prompts = [
+                build_prompt(
+                    p,
+                    sot_prev=jobs[i].tokenizer.sot_prev,
+                    sot_sequence=jobs[i].tokenizer.sot_sequence,
+                    no_timestamps=None if opts.timestamps else jobs[i].tokenizer.no_timestamps,
+                )
+                for i, p in zip(indices, prevs)
+            ]
+            if len(groups) == 1:
+                features = encoded
+            else:
+                # A CPU StorageView exposes the array interface: copy the rows out.
+                rows = np.ascontiguousarray(np.asarray(encoded)[indices])
+                features = ctranslate2.StorageView.from_array(rows)
+            budget = max(budgets[i] for i in indices)
+            tok0 = jobs[indices[0]].tokenizer
+            self.stats["generates"] += 1
+            results = ct2.generate(
+                features,
+                prompts,
+                beam_size=self.opts.beam_size,
+                # One token over the budget tells "stopped by the budget" from "ended".
+                max_length=generation_max_length(budget + 1, len(prompts[0])),
+                return_scores=True,
+                return_no_speech_prob=True,
+                suppress_blank=True,
+                suppress_tokens=list(get_suppressed_tokens(tok0, [-1])),
+                max_initial_timestamp_index=_MAX_INITIAL_TIMESTAMP_INDEX,
+            )
+            for i, res in zip(indices, results):
+                hyps[i] = self._hypothesis(jobs[i], res, budgets[i], window_s=window_s, final=final)
+        out = [h for h in hyps if h is not None]
+        assert len(out) == len(jobs)
+        return out, encoded
+
+    def _encode(self, jobs: list[_Job], window_s: float) -> Any:
+        """Encoder output for `jobs` on one window, in chunks of `encode_batch` rows.
+
+        On CPU the encoder gains nothing from large batches (its attention matrices leave
+        the cache: tiny.en, 10 s window: 85 ms/request at batch 1-4, 126 at 8, 162 at 16),
+        while the decoder does (88 -> 41 ms/request from batch 1 to 8); so encode in small
+        chunks and decode the whole batch at once.
+        """
+        import ctranslate2
+
+        ct2 = self._model.model
+        frames = window_frames(window_s)
+        size = self.batch_opts.encode_batch
+        parts: list[Any] = []
+        for k in range(0, len(jobs), size):
+            batch = stack_window([j.features for j in jobs[k : k + size]], frames)
+            parts.append(ct2.encode(ctranslate2.StorageView.from_array(batch)))
+            self.stats["encodes"] += 1
+        if len(parts) == 1:
+            return parts[0]
+        rows = np.concatenate([np.asarray(p) for p in parts], axis=0)
+        return ctranslate2.StorageView.from_array(np.ascontiguousarray(rows))
+
+    def _hypothesis(
+        self, job: _Job, res: Any, budget: int, *, window_s: float, final: bool
+    ) -> _Hypothesis:
+        opts = self.batch_opts
+        tok = job.tokenizer
+        tokens: list[int] = list(res.sequences_ids[0])
+        over_budget = len(tokens) > budget  # generate() was allowed budget + 1
+        tokens = tokens[:budget]
+        logprob = avg_logprob(float(res.scores[0]), len(tokens))
+        no_speech = float(res.no_speech_prob)
+        if is_silence(no_speech, logprob, self.opts):
+            self.stats["silent"] += 1
+            return _Hypothesis(job, [], suspect=False, no_speech_prob=no_speech)
+        segments = split_segments(
+            tokens, timestamp_begin=tok.timestamp_begin, eot=tok.eot, audio_s=job.audio_s
+        )
+        check = check_segments(segments, job.audio_s, tok.decode)
+        text_tokens = [t for s in check.kept for t in s.tokens]
+        text = tok.decode(text_tokens).strip()
+        loop_at = find_loop(
+            text_tokens, min_repeats=opts.loop_repeats, min_tokens=opts.loop_min_tokens
+        )
+        too_repetitive = compression_ratio(text) > self.opts.compression_ratio_threshold
+        suspect = over_budget or loop_at is not None or too_repetitive or check.repeated > 0
+        if suspect and log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "suspect decode (window %.0f s, over budget %s, loop %s, ratio %s, "
+                "repeated %d, after end %d)",
+                window_s,
+                over_budget,
+                loop_at is not None,
+                too_repetitive,
+                check.repeated,
+                check.after_end,
+            )
+        kept = check.kept
+        if final:
+            if loop_at is not None and (over_budget or window_s < MAX_WINDOW_S):
+                # A runaway, or a short window with no retry: keep the text up to the loop.
+                kept = cut_segments(kept, loop_at)
+                text = tok.decode([t for s in kept for t in s.tokens]).strip()
+            if compression_ratio(text) > self.opts.compression_ratio_threshold:
+                kept = []  # as WhisperEngine: a repetitive window is dropped
+        return _Hypothesis(job, kept, suspect=suspect, no_speech_prob=no_speech)
+
+    # ------------------------------------------------------------------ words
+
+    def _results(
+        self, items: list[tuple[_Hypothesis, Any, int]], task: Task, word_timestamps: bool
+    ) -> list[tuple[_Job, AsrResult]]:
+        """Words for every hypothesis; `items` are (hypothesis, encoder output, its row)."""
+        import ctranslate2
+
+        words_of: dict[int, list[Word]] = {}
+        align = word_timestamps and task == "transcribe"
+        # One `align` call per (encoder output, language): it takes one start sequence.
+        pending: dict[tuple[int, str], tuple[Any, list[tuple[_Hypothesis, int]]]] = {}
+        for hyp, encoded, row in items:
+            tok = hyp.job.tokenizer
+            if not hyp.segments:
+                words_of[hyp.job.index] = []
+            elif not align:
+                # Translation (or no word timing wanted): one Word per segment, as
+                # WhisperEngine does when faster-whisper gives no word timestamps.
+                texts = [(tok.decode(list(s.tokens)).strip(), s) for s in hyp.segments]
+                words_of[hyp.job.index] = [Word(" " + t, s.start, s.end) for t, s in texts if t]
+            else:
+                key = (id(encoded), hyp.job.language or "")
+                pending.setdefault(key, (encoded, []))[1].append((hyp, row))
+        for encoded, group in pending.values():
+            rows = [row for _, row in group]
+            if rows == list(range(int(encoded.shape[0]))):
+                features = encoded
+            else:
+                picked = np.ascontiguousarray(np.asarray(encoded)[rows])
+                features = ctranslate2.StorageView.from_array(picked)
+            hyps = [h for h, _ in group]
+            for hyp, words in zip(hyps, self._word_timings(hyps, features)):
+                words = clip_words(words, hyp.job.audio_s)
+                if words and hyp.no_speech_prob > self.opts.no_speech_threshold:
+                    mean = sum(w.probability for w in words) / len(words)
+                    if mean < self.batch_opts.min_word_probability:
+                        self.stats["silent"] += 1
+                        words = []
+                words_of[hyp.job.index] = words
+        return [
+            (
+                hyp.job,
+                AsrResult(
+                    words=words_of[hyp.job.index],
+                    language=hyp.job.language,
+                    language_probability=hyp.job.language_probability,
+                ),
+            )
+            for hyp, _, _ in items
+        ]
+
+    def _word_timings(self, hyps: list[_Hypothesis], encoded: Any) -> list[list[Word]]:
+        """Cross-attention alignment for a batch that shares one tokenizer (language, task),
+        then faster-whisper's per-request timing clean-up."""
+        from faster_whisper.transcribe import WhisperModel
+
+        tok = hyps[0].job.tokenizer
+        text_tokens = [[t for s in h.segments for t in s.tokens] for h in hyps]
+        alignments = self._model.find_alignment(
+            tok, text_tokens, encoded, [h.job.frames for h in hyps]
+        )
+        out: list[list[Word]] = []
+        for hyp, alignment in zip(hyps, alignments):
+            segments: list[dict[str, Any]] = [
+                {"seek": 0, "start": s.start, "end": s.end, "tokens": list(s.tokens)}
+                for s in hyp.segments
+            ]
+            # faster-whisper's add_word_timestamps aligns and cleans up in one method; it is
+            # given an object whose find_alignment returns this request's batched alignment,
+            # so the clean-up (punctuation merging, long-word clamping) runs per request
+            # exactly as in WhisperModel.transcribe.
+            WhisperModel.add_word_timestamps(
+                _Aligned(alignment, self._model.frames_per_second),
+                [segments],
+                tok,
+                None,
+                [hyp.job.frames],
+                _PREPEND_PUNCTUATIONS,
+                _APPEND_PUNCTUATIONS,
+                0.0,
+            )
+            out.append(
+                [
+                    Word(w["word"], float(w["start"]), float(w["end"]), float(w["probability"]))
+                    for seg in segments
+                    for w in seg.get("words", [])
+                ]
+            )
+        return out
+
+
+class _Aligned:
+    """Stands in for WhisperModel inside `add_word_timestamps` with a precomputed alignment."""
+
+    def __init__(self, alignment: list[dict[str, Any]], frames_per_second: int) -> None:
+        self._alignment = alignment
+        self.frames_per_second = frames_per_second
+
+    def find_alignment(self, *_args: Any, **_kwargs: Any) -> list[list[dict[str, Any]]]:
+        return [self._alignment]

@@ -1,0 +1,211 @@
+"""Pure parts of the batched engine: prompts, guards, segments, words."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.asr.batched import (
+    WHISPER_MAX_LENGTH,
+    BatchOptions,
+    Segment,
+    avg_logprob,
+    build_prompt,
+    check_segments,
+    clip_words,
+    compression_ratio,
+    cut_segments,
+    find_loop,
+    generation_max_length,
+    group_by_prompt,
+    is_silence,
+    prompt_class,
+    split_segments,
+)
+from server.asr.whisper import AsrOptions
+from server.streaming.words import Word
+
+SOT_PREV, SOT, EN, TRANSCRIBE, NO_TS = 90, 91, 92, 93, 94
+TS = 100  # timestamp_begin: token TS + k is k * 0.02 s
+EOT = 95
+
+
+def ts(seconds: float) -> int:
+    return TS + round(seconds / 0.02)
+
+
+# --------------------------------------------------------------------------- prompts
+
+
+def test_prompt_with_previous_text_and_no_timestamps() -> None:
+    got = build_prompt(
+        [5, 6], sot_prev=SOT_PREV, sot_sequence=[SOT, EN, TRANSCRIBE], no_timestamps=NO_TS
+    )
+    assert got == [SOT_PREV, 5, 6, SOT, EN, TRANSCRIBE, NO_TS]
+
+
+def test_prompt_without_previous_text_has_no_startofprev() -> None:
+    got = build_prompt([], sot_prev=SOT_PREV, sot_sequence=[SOT], no_timestamps=None)
+    assert got == [SOT]
+
+
+@pytest.mark.parametrize("mode", ["bucket", "group", "truncate"])
+def test_every_call_has_the_start_of_transcript_at_one_index(mode: str) -> None:
+    previous = [[1] * n for n in (0, 3, 5, 5, 9, 16, 32, 32, 1)]
+    groups = group_by_prompt(previous, mode)  # type: ignore[arg-type]
+    seen = sorted(i for idx, _ in groups for i in idx)
+    assert seen == list(range(len(previous)))
+    for idx, prevs in groups:
+        assert len(idx) == len(prevs)
+        assert len({len(p) for p in prevs}) == 1  # equal lengths: sot at one index
+        for i, p in zip(idx, prevs):
+            # Only ever cut from the front: the most recent text is kept.
+            assert p == previous[i][len(previous[i]) - len(p) :]
+
+
+def test_group_keeps_every_prompt_whole() -> None:
+    previous = [[1, 2, 3], [4, 5], [6, 7, 8], []]
+    groups = group_by_prompt(previous, "group")
+    assert sorted((sorted(idx) for idx, _ in groups)) == [[0, 2], [1], [3]]
+    for idx, prevs in groups:
+        assert prevs == [previous[i] for i in idx]
+
+
+def test_truncate_cuts_everything_to_the_shortest() -> None:
+    groups = group_by_prompt([[1, 2, 3], [4, 5], [6, 7, 8, 9]], "truncate")
+    assert groups == [([0, 1, 2], [[2, 3], [4, 5], [8, 9]])]
+    assert group_by_prompt([[1, 2], []], "truncate") == [([0, 1], [[], []])]
+
+
+def test_bucket_cuts_within_a_length_class_only() -> None:
+    previous = [[1] * 32, [2] * 32, [3] * 20, [4] * 17, [5] * 3, []]
+    groups = {tuple(idx): prevs for idx, prevs in group_by_prompt(previous, "bucket")}
+    assert set(groups) == {(0, 1), (2, 3), (4,), (5,)}
+    assert [len(p) for p in groups[(2, 3)]] == [17, 17]  # lost less than half
+    assert groups[(4,)] == [[5, 5, 5]] and groups[(5,)] == [[]]
+
+
+def test_prompt_classes() -> None:
+    assert [prompt_class(n) for n in (0, 1, 2, 3, 4, 7, 8, 31, 32)] == [0, 1, 2, 2, 3, 3, 4, 5, 6]
+
+
+def test_empty_batch_has_no_calls() -> None:
+    assert group_by_prompt([], "bucket") == []
+
+
+# --------------------------------------------------------------------------- guards
+
+
+def test_max_length_allows_the_budget_despite_ct2_halving() -> None:
+    # CTranslate2 generates at most max_length // 2 tokens for Whisper.
+    assert generation_max_length(20, 3) == 40
+    assert generation_max_length(20, 30) == 50
+    assert generation_max_length(300, 3) == WHISPER_MAX_LENGTH
+
+
+def test_avg_logprob_as_faster_whisper() -> None:
+    # score is cumulative logprob / length; faster-whisper divides by length + 1
+    assert avg_logprob(-0.5, 9) == pytest.approx(-0.45)
+    assert avg_logprob(0.0, 0) == 0.0
+
+
+def test_silence_needs_both_no_speech_and_low_confidence() -> None:
+    opts = AsrOptions()
+    assert is_silence(0.9, -1.5, opts)
+    assert not is_silence(0.9, -0.3, opts)  # confident text despite the no-speech token
+    assert not is_silence(0.2, -1.5, opts)
+
+
+def test_compression_ratio_flags_repetition() -> None:
+    assert compression_ratio("") == 0.0
+    assert compression_ratio("He was not an ill disposed young man.") < 1.5
+    assert compression_ratio("Firefox " * 30) > 2.4
+
+
+def test_find_loop() -> None:
+    assert find_loop([1, 2, 3, 4, 5, 6, 7, 8], min_repeats=3, min_tokens=12) is None
+    # "6, 6, 6, ..." : block [6, ","] repeated 7 times
+    six = [7, 8] * 7
+    assert find_loop([1] + six, min_repeats=3, min_tokens=12) == 3
+    # "word, word, word": real repetition too short to count
+    assert find_loop([5, 8, 5, 8, 5, 8], min_repeats=3, min_tokens=12) is None
+    # a long sentence said twice is not a loop with 3 repeats required
+    sentence = list(range(20, 34))
+    assert find_loop(sentence * 2, min_repeats=3, min_tokens=12) is None
+    assert find_loop(sentence[:5] * 3, min_repeats=3, min_tokens=12) == 5
+    # single-token loops
+    assert find_loop([4] * 12, min_repeats=3, min_tokens=12) == 1
+    assert find_loop([4] * 11, min_repeats=3, min_tokens=12) is None
+
+
+# --------------------------------------------------------------------------- segments
+
+
+def test_split_segments_on_timestamp_pairs() -> None:
+    tokens = [ts(0), 1, 2, ts(2.4), ts(2.4), 3, ts(5.0), EOT]
+    got = split_segments(tokens, timestamp_begin=TS, eot=EOT, audio_s=6.0)
+    assert got == [Segment(0.0, 2.4, (1, 2)), Segment(2.4, 5.0, (3,))]
+
+
+def test_unclosed_segment_runs_to_the_audio_end() -> None:
+    got = split_segments(
+        [ts(0), 1, 2, ts(2.0), ts(2.0), 3, 4], timestamp_begin=TS, eot=EOT, audio_s=4.0
+    )
+    assert got[-1] == Segment(2.0, 4.0, (3, 4))
+
+
+def test_text_without_timestamps_is_one_segment() -> None:
+    got = split_segments([1, 2, 3], timestamp_begin=TS, eot=EOT, audio_s=3.5)
+    assert got == [Segment(0.0, 3.5, (1, 2, 3))]
+
+
+def _decode(tokens: list[int]) -> str:
+    return " ".join(f"w{t}" for t in tokens)
+
+
+def test_segments_after_the_audio_end_are_dropped_and_ends_clamped() -> None:
+    segs = [Segment(0.0, 7.0, (1, 2)), Segment(7.0, 14.0, (3, 4))]
+    check = check_segments(segs, 5.9, _decode)
+    assert check.kept == [Segment(0.0, 5.9, (1, 2))]
+    assert check.after_end == 1 and check.repeated == 0
+
+
+def test_a_segment_repeating_an_earlier_one_is_dropped() -> None:
+    segs = [Segment(0.0, 4.0, (1, 2, 3)), Segment(4.0, 5.0, (1, 2, 3)), Segment(5.0, 5.3, (9,))]
+    check = check_segments(segs, 5.4, _decode)
+    assert [s.tokens for s in check.kept] == [(1, 2, 3), (9,)]
+    assert check.repeated == 1
+
+
+def test_cut_segments_keeps_the_first_tokens() -> None:
+    segs = [Segment(0.0, 1.0, (1, 2)), Segment(1.0, 2.0, (3, 4, 5))]
+    assert cut_segments(segs, 3) == [Segment(0.0, 1.0, (1, 2)), Segment(1.0, 2.0, (3,))]
+    assert cut_segments(segs, 0) == []
+
+
+def test_words_after_the_audio_end_are_dropped() -> None:
+    words = [Word(" a", 0.0, 0.5), Word(" b", 2.8, 3.4), Word(" c", 3.0, 3.2)]
+    assert clip_words(words, 3.0) == [Word(" a", 0.0, 0.5), Word(" b", 2.8, 3.0)]
+
+
+# --------------------------------------------------------------------------- options
+
+
+def test_options_always_end_with_the_native_window() -> None:
+    assert BatchOptions(window_buckets_s=(10.0, 15.0)).window_buckets_s == (10.0, 15.0, 30.0)
+    assert BatchOptions().window_buckets_s[-1] == 30.0
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"window_buckets_s": ()},
+        {"window_margin_s": -1.0},
+        {"max_batch": 0},
+        {"encode_batch": 0},
+        {"max_prompt_tokens": 300},
+        {"tokens_per_second": 0.0},
+    ],
+)
+def test_bad_options(kw: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        BatchOptions(**kw)  # type: ignore[arg-type]

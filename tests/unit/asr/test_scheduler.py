@@ -1,0 +1,92 @@
+"""The ASR scheduler with a fake engine: batching, fairness, failure isolation."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from server.asr.scheduler import AsrScheduler, SchedulerOptions
+from server.asr.whisper import Decode, Task
+from server.errors import ModelError
+from server.streaming.events import AsrRequest, AsrResult
+from server.streaming.words import Word
+
+
+def request(i: int) -> AsrRequest:
+    return AsrRequest(i, np.zeros(1600, np.float32), 0.0, 0.1, "", "en", False)
+
+
+class FakeBatchEngine:
+    def __init__(self, fail_on: int | None = None) -> None:
+        self.batches: list[list[int]] = []
+        self.fail_on = fail_on
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def transcribe(self, request: AsrRequest, task: Task = "transcribe") -> Decode:
+        return self.transcribe_batch([request], task)[0]
+
+    def transcribe_batch(self, requests: Sequence[AsrRequest], task: Task = "transcribe") -> list[Decode]:
+        self.gate.wait(5)
+        ids = [r.id for r in requests]
+        self.batches.append(ids)
+        if self.fail_on in ids:
+            raise RuntimeError("boom")
+        return [Decode(AsrResult([Word(f" w{r.id}", 0, 0.1)], "en"), 0.01) for r in requests]
+
+
+async def test_concurrent_requests_share_one_batch() -> None:
+    engine = FakeBatchEngine()
+    sched = AsrScheduler(engine, SchedulerOptions(max_batch=8, max_wait_s=0.01))
+    results = await asyncio.gather(*(sched.transcribe(request(i)) for i in range(5)))
+    assert engine.batches == [[0, 1, 2, 3, 4]]
+    assert [r.decode.result.words[0].text for r in results] == [f" w{i}" for i in range(5)]
+    assert all(r.batch == 5 for r in results)
+    await sched.aclose()
+
+
+async def test_batches_are_bounded_and_fifo() -> None:
+    engine = FakeBatchEngine()
+    sched = AsrScheduler(engine, SchedulerOptions(max_batch=3, max_wait_s=0.01))
+    await asyncio.gather(*(sched.transcribe(request(i)) for i in range(7)))
+    assert engine.batches == [[0, 1, 2], [3, 4, 5], [6]]
+    assert sched.largest_batch == 3 and sched.decoded == 7
+    await sched.aclose()
+
+
+async def test_a_failing_batch_fails_its_waiters_and_the_next_one_runs() -> None:
+    engine = FakeBatchEngine(fail_on=1)
+    sched = AsrScheduler(engine, SchedulerOptions(max_batch=2, max_wait_s=0.01))
+    outcomes = await asyncio.gather(
+        *(sched.transcribe(request(i)) for i in range(4)), return_exceptions=True
+    )
+    assert isinstance(outcomes[0], ModelError) and isinstance(outcomes[1], ModelError)
+    assert not isinstance(outcomes[2], BaseException) and not isinstance(outcomes[3], BaseException)
+    await sched.aclose()
+
+
+async def test_load_reflects_busy_time() -> None:
+    engine = FakeBatchEngine()
+    sched = AsrScheduler(engine, SchedulerOptions(max_batch=1, max_wait_s=0, ewma=0.5))
+    for i in range(6):
+        await sched.transcribe(request(i))
+    assert 0.0 < sched.load() <= 1.0
+    await sched.aclose()
+
+
+async def test_aclose_fails_queued_requests() -> None:
+    engine = FakeBatchEngine()
+    engine.gate.clear()
+    sched = AsrScheduler(engine, SchedulerOptions(max_batch=1, max_wait_s=0))
+    first = asyncio.create_task(sched.transcribe(request(0)))
+    second = asyncio.create_task(sched.transcribe(request(1)))
+    await asyncio.sleep(0.05)
+    engine.gate.set()
+    await sched.aclose()
+    with pytest.raises(ModelError):
+        await second
+    first.cancel()
