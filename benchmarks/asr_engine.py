@@ -259,6 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         window_buckets_s=(15.0,), window_margin_s=0.0, retry_on_full_window=False
                     ),
                 ),
+                ("batched, retry", engine(window_buckets_s=(15.0,), window_margin_s=0.0)),
                 ("batched (default)", default),
             ],
             args.runs,

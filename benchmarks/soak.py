@@ -81,6 +81,14 @@ def utterances(rng: random.Random, clips: list[bytes], n: int) -> bytes:
 # -- one session -----------------------------------------------------------------------
 
 
+class Refused(Exception):
+    """The server refused the session with `overloaded` (admission control): retry later."""
+
+    def __init__(self, retry_after_ms: int) -> None:
+        super().__init__(f"overloaded, retry after {retry_after_ms} ms")
+        self.retry_after_ms = retry_after_ms
+
+
 @dataclass
 class Outcome:
     behaviour: str
@@ -90,6 +98,8 @@ class Outcome:
     lost_finals: int = 0
     audio_s: float = 0.0
     error_codes: list[str] = field(default_factory=list)
+    refused: bool = False
+    latency_ms: list[float] = field(default_factory=list)
 
 
 class Conn:
@@ -103,8 +113,12 @@ class Conn:
 
     @classmethod
     async def open(cls, url: str, headers: dict[str, str]) -> Conn:
+        # No client keepalive pings: while the server applies backpressure (it stops
+        # reading a client that sends faster than it decodes), a ping waits behind the
+        # audio in TCP and websockets' 20 s ping timeout would cut a session that is
+        # merely late. The server pings its clients itself.
         return cls(await connect(url, max_size=None, additional_headers=headers,
-                                 open_timeout=30))
+                                 open_timeout=30, ping_interval=None))
 
     async def _read(self) -> None:
         with contextlib.suppress(ConnectionClosed):
@@ -112,9 +126,12 @@ class Conn:
                 self.events.append(json.loads(message))
 
     async def first(self, types: tuple[str, ...], timeout: float = 30) -> dict[str, Any]:
+        """The first event of one of `types`; raises Refused on an `overloaded` error."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for e in self.events:
+                if e["type"] == "error" and e.get("code") == "overloaded":
+                    raise Refused(int(e.get("retry_after_ms") or 1000))
                 if e["type"] in types:
                     return e
             if self.reader.done():
@@ -152,6 +169,13 @@ class Conn:
         return [e["code"] for e in self.events if e["type"] == "error"]
 
 
+def _closing(conn: Conn) -> str:
+    ws = conn.ws
+    why = f"close {ws.close_code} {ws.close_reason!r}, errors {conn.errors()}"
+    exc = getattr(ws.protocol, "close_exc", None)  # e.g. a keepalive ping timeout
+    return f"{why}, {exc}" if exc is not None else why
+
+
 def start_msg(token: str | None, room: str | None = None, **extra: Any) -> str:
     msg: dict[str, Any] = {"type": "start", "audio": PCM, "source_language": "en",
                            "target_languages": [], "room": room, "partials": True, **extra}
@@ -164,7 +188,7 @@ def check_finals(finals: list[dict[str, Any]], end: dict[str, Any] | None) -> tu
     """(ok, lost finals, detail) for the finals one session delivered."""
     segments = [f["segment"] for f in finals]
     if end is None:
-        return False, 0, "no end event"
+        return False, 0, "no end event"  # the caller adds the close code
     lost = max(0, int(end["segments"]) - len(finals))
     if segments != list(range(len(segments))):
         return False, lost, f"segments {segments[:12]} are not 0..n-1 once each"
@@ -205,6 +229,8 @@ class Soak:
         finals = conn.finals()
         end = next((e for e in conn.events if e["type"] == "end"), None)
         ok, lost, detail = check_finals(finals, end)
+        if not ok and end is None:
+            detail += f" ({_closing(conn)})"
         if ok and conn.ws.close_code != 1000:
             ok, detail = False, f"close {conn.ws.close_code}"
         if ok and conn.errors():
@@ -221,7 +247,8 @@ class Soak:
                 ok, detail = False, f"listener got {len(heard)} of {len(finals)} finals"
                 lost += max(0, len(finals) - len(heard))
             await listener.ws.close()
-        return Outcome("clean", ok, detail, len(finals), lost, len(pcm) / 32000, conn.errors())
+        return Outcome("clean", ok, detail, len(finals), lost, len(pcm) / 32000, conn.errors(),
+                       latency_ms=[f["latency_ms"] for f in finals if f.get("latency_ms")])
 
     async def resume(self, rng: random.Random) -> Outcome:
         pcm = utterances(rng, self.clips, rng.randint(2, 3))
@@ -250,6 +277,8 @@ class Soak:
         seqs = [e["seq"] for e in a.events] + [e["seq"] for e in b.events[1:]]
         end = next((e for e in b.events if e["type"] == "end"), None)
         ok, lost, detail = check_finals(finals, end)
+        if not ok and end is None:
+            detail += f" ({_closing(b)})"
         if ok and (seqs != sorted(seqs) or len(set(seqs)) != len(seqs)):
             ok, detail = False, "seq not increasing across the resume"
         if ok and b.ws.close_code != 1000:
@@ -301,6 +330,9 @@ class Soak:
             name = rng.choices(names, weights)[0]
             try:
                 outcome = await asyncio.wait_for(getattr(self, name)(rng), timeout=300)
+            except Refused as exc:  # admission control doing its job: not a failure
+                outcome = Outcome(name, True, str(exc), refused=True)
+                await asyncio.sleep(min(exc.retry_after_ms / 1000, 5.0))
             except Exception as exc:  # noqa: BLE001 - any client failure is a soak finding
                 outcome = Outcome(name, False, f"{type(exc).__name__}: {exc}")
             if not outcome.ok:
@@ -348,6 +380,10 @@ class Soak:
         failed = [o for o in self.outcomes if not o.ok]
         codes = Counter(c for o in self.outcomes for c in o.error_codes)
         mem = [m for _, m in self.memory]
+        lat = sorted(x for o in self.outcomes for x in o.latency_ms)
+
+        def pct(q: float) -> float | None:
+            return round(lat[min(len(lat) - 1, int(q * len(lat)))]) if lat else None
         first = [m for t, m in self.memory if t <= 60] or mem[:1]
         last = [m for t, m in self.memory if t >= self.memory[-1][0] - 60] if mem else []
         server_codes = {k.split('"')[1]: int(v) for k, v in final.items()
@@ -357,11 +393,13 @@ class Soak:
             "slots": self.args.slots,
             "sessions": sum(by.values()),
             "by_behaviour": dict(by),
+            "refused_overloaded": sum(1 for o in self.outcomes if o.refused),
             "failed": len(failed),
             "failures": [asdict(o) for o in failed[:20]],
             "lost_finals": sum(o.lost_finals for o in self.outcomes),
             "finals_checked": sum(o.finals for o in self.outcomes),
             "audio_s": round(sum(o.audio_s for o in self.outcomes), 1),
+            "final_latency_ms": {"p50": pct(0.5), "p90": pct(0.9), "max": pct(1.0)},
             "errors_by_code_client": dict(codes),
             "errors_by_code_server": server_codes,
             "rejections_by_code_server": {k.split('"')[1]: int(v) for k, v in final.items()
@@ -393,10 +431,12 @@ def summary(rep: dict[str, Any]) -> str:
     rss = rep["rss_mb"]
     lines = [
         (f"soak: {rep['minutes']} min, {rep['slots']} slots, {rep['sessions']} sessions "
-         f"{rep['by_behaviour']}, {rep['audio_s']} s of audio"),
+         f"{rep['by_behaviour']}, {rep['audio_s']} s of audio; "
+         f"{rep['refused_overloaded']} refused (overloaded, retried)"),
         (f"  failed sessions: {rep['failed']}   lost finals: {rep['lost_finals']} "
          f"(of {rep['finals_checked']} checked)   left over: {rep['leftover_sessions']:g}"),
         f"  errors by code (client): {rep['errors_by_code_client']}",
+        f"  final latency ms (clean sessions): {rep['final_latency_ms']}",
         f"  sessions ended (server): {rep['sessions_ended_server']}",
         (f"  server RSS MB: first {rss['first']}, first-minute median "
          f"{rss['first_minute_median']}, last-minute median {rss['last_minute_median']}, "

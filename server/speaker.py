@@ -329,7 +329,13 @@ class SpeakerConnection:
         if live is None:
             return
         self._fate = "finished"
-        await asyncio.shield(self.gw.registry.finish(live, reason))
+        task = self.gw.registry.finish(live, reason)
+        try:
+            await asyncio.shield(task)  # this connection going away must not stop it
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise  # this handler is being cancelled
+            # else: the registry cut the session (drain deadline): close as usual
 
     async def _fatal(self, exc: ParleyError) -> None:
         self._set_fatal_close(exc)

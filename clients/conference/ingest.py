@@ -43,6 +43,7 @@ async def source_chunks(
     it = decode_pcm(source, chunk_s=chunk_s, options=options, format=fmt,
                     timeout=(open_timeout_s, idle_s))
     done = object()
+    log.info("opening %s", source)  # (the first `next` opens it: RTP ports are bound now)
     try:
         while True:
             item: Any = await asyncio.to_thread(next, it, done)

@@ -111,6 +111,9 @@ class BatchOptions:
     #: at least `loop_min_tokens` tokens counts as a loop.
     loop_repeats: int = 3
     loop_min_tokens: int = 12
+    #: A phrase of this many words said twice in a short window counts as a loop too
+    #: (0: off).
+    repeat_phrase_words: int = 4
     #: Whisper's silence rule keeps text it is confident in even when it rates the window
     #: as no speech; on digital silence that is its classic " you". Such a window's words
     #: must also be this probable on average (real speech seen here: nsp <= 0.66).
@@ -252,6 +255,26 @@ def find_loop(
                     prev = cur
                 pos += block
     return best
+
+
+def repeats_phrase(text: str, words: int) -> bool:
+    """Some run of `words` words (normalized) occurs twice without overlap.
+
+    Short windows often make Whisper say the whole utterance twice ("you know montreal
+    forced aligner you know montreal forced aligner"), once per segment or inside one;
+    real speech rarely repeats a 4-word phrase within a few seconds, and a false alarm
+    only costs a full-window decode.
+    """
+    if words < 1:
+        return False
+    tokens = norm_text(text).split()
+    first: dict[tuple[str, ...], int] = {}
+    for i in range(len(tokens) - words + 1):
+        gram = tuple(tokens[i : i + words])
+        seen = first.setdefault(gram, i)
+        if i - seen >= words:
+            return True
+    return False
 
 
 def split_segments(
@@ -619,15 +642,19 @@ class BatchedWhisperEngine(WhisperEngine):
             text_tokens, min_repeats=opts.loop_repeats, min_tokens=opts.loop_min_tokens
         )
         too_repetitive = compression_ratio(text) > self.opts.compression_ratio_threshold
-        suspect = over_budget or loop_at is not None or too_repetitive or check.repeated > 0
+        doubled = repeats_phrase(text, opts.repeat_phrase_words)
+        suspect = (
+            over_budget or loop_at is not None or too_repetitive or check.repeated > 0 or doubled
+        )
         if suspect and log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "suspect decode (window %.0f s, over budget %s, loop %s, ratio %s, "
-                "repeated %d, after end %d)",
+                "phrase twice %s, repeated %d, after end %d)",
                 window_s,
                 over_budget,
                 loop_at is not None,
                 too_repetitive,
+                doubled,
                 check.repeated,
                 check.after_end,
             )

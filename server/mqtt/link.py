@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 import time
 from collections import deque
@@ -170,6 +171,9 @@ class MqttLink:
             timeout=s.publish_timeout_s,
             max_inflight_messages=max(20, s.window + 4),
             tls_context=ssl.create_default_context() if s.tls else None,
+            # Captions are small packets sent one by one: without this, Nagle's algorithm
+            # holds a final back until the previous packet is acknowledged (~10-40 ms).
+            socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
         )
 
     async def _run(self) -> None:

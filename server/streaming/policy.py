@@ -65,7 +65,6 @@ class PolicyOptions:
     speech_onset_s: float = 0.064  # consecutive speech needed to open an utterance
     endpoint_silence_s: float = 0.5  # silence that ends an utterance
     pre_roll_s: float = 0.3
-    post_roll_s: float = 0.2
     decode_interval_s: float = 0.3  # new audio between re-decodes
     min_decode_s: float = 0.6  # shortest window worth decoding (short ones make Whisper repeat)
     agreement_n: int = 2
@@ -81,7 +80,10 @@ class PolicyOptions:
     sentence_finals: bool = True
     prompt_chars: int = 200
     min_speech_s: float = 0.15  # an utterance with less VAD speech is ignored
-    word_speech_margin_s: float = 0.25  # a word needs VAD speech within this distance
+    word_speech_margin_s: float = 0.25  # a word needs VAD activity within this distance
+    #: "Activity" for that test is much weaker than speech: soft trailing words score
+    #: 0.15-0.35 and are real; hallucinations sit in true silence (p < 0.05).
+    word_vad_threshold: float = 0.1
 
 
 class StreamingTranscriber:
@@ -98,13 +100,13 @@ class StreamingTranscriber:
         self._pos = 0  # absolute samples fed
         self._vad_pos = 0  # absolute samples the VAD has judged
         self._speech: deque[tuple[int, int]] = deque()  # (start, end) sample spans of speech
+        self._heard: deque[tuple[int, int]] = deque()  # spans of any VAD activity
         self._in_utt = False
         self._onset_run = 0
         self._idle_run = 0
         self._silence_run = 0
         self._utt_start = 0
         self._utt_speech = 0  # samples of speech in the open utterance
-        self._last_speech_end = 0
         self._endpoints: deque[tuple[int, int, FinalReason]] = deque()  # (start, end, reason)
         self._final_words: deque[Word] = deque(maxlen=64)  # recent finalized words, for prompts
         self._inflight: AsrRequest | None = None
@@ -242,6 +244,8 @@ class StreamingTranscriber:
         o = self.opts
         start, end = self._vad_pos, self._vad_pos + VAD_WINDOW
         self._vad_pos = end
+        if p >= o.word_vad_threshold:
+            _add_span(self._heard, start, end)
         if not self._in_utt:
             self._onset_run = self._onset_run + 1 if p >= o.vad_threshold else 0
             self._idle_run = 0 if p >= o.vad_off_threshold else self._idle_run + 1
@@ -265,24 +269,20 @@ class StreamingTranscriber:
         else:
             self._silence_run += 1
             if self._silence_run * VAD_WINDOW >= o.endpoint_silence_s * SAMPLE_RATE:
-                stop = min(self._pos, self._last_speech_end + int(o.post_roll_s * SAMPLE_RATE))
-                self._end_utterance(stop, "endpoint")
+                # Decode through the silence that ended it: soft last words live there.
+                self._end_utterance(self._pos, "endpoint")
 
     def _add_speech(self, start: int, end: int) -> None:
         self._utt_speech += end - start
-        self._last_speech_end = end
-        if self._speech and self._speech[-1][1] >= start:
-            self._speech[-1] = (self._speech[-1][0], end)
-        else:
-            self._speech.append((start, end))
+        _add_span(self._speech, start, end)
 
     def _speech_in(self, start: int, end: int) -> int:
-        return sum(max(0, min(e, end) - max(s, start)) for s, e in self._speech)
+        return _overlap(self._speech, start, end)
 
     def _has_speech_near(self, w: Word) -> bool:
         m = self.opts.word_speech_margin_s
         lo, hi = int((w.start - m) * SAMPLE_RATE), int((w.end + m) * SAMPLE_RATE)
-        return self._speech_in(lo, hi) > 0
+        return _overlap(self._heard, lo, hi) > 0
 
     def _end_utterance(self, end: int, reason: FinalReason) -> None:
         if self._in_utt:
@@ -373,8 +373,9 @@ class StreamingTranscriber:
             return
         self._buf = self._buf[sample - self._buf_start :]
         self._buf_start = sample
-        while self._speech and self._speech[0][1] <= sample - SAMPLE_RATE:
-            self._speech.popleft()
+        for spans in (self._speech, self._heard):
+            while spans and spans[0][1] <= sample - SAMPLE_RATE:
+                spans.popleft()
 
     def _trim_idle(self) -> None:
         """Between utterances keep only the context (and the pre-roll within it)."""
@@ -400,3 +401,14 @@ class StreamingTranscriber:
                 end=min(words[-1].end, self._last_decode_end / SAMPLE_RATE),
             )
         )
+
+
+def _add_span(spans: deque[tuple[int, int]], start: int, end: int) -> None:
+    if spans and spans[-1][1] >= start:
+        spans[-1] = (spans[-1][0], end)
+    else:
+        spans.append((start, end))
+
+
+def _overlap(spans: deque[tuple[int, int]], start: int, end: int) -> int:
+    return sum(max(0, min(e, end) - max(s, start)) for s, e in spans)

@@ -7,8 +7,10 @@ import asyncio
 from collections.abc import Iterator
 from typing import Any
 
+import jsonschema
 import pytest
 
+from server.protocol.schema import schema_for
 from tests.integration.conftest import ServerProcess, parley_serve
 from tests.integration.resilience_support import (
     FRAME,
@@ -68,6 +70,8 @@ def test_a_cut_connection_resumes_without_losing_or_repeating_finals(
     assert ready2["resumed"] is True and ready2["session_id"] == ready["session_id"]
     assert 0 < ready2["audio_bytes"] <= a.sent_bytes and ready2["audio_bytes"] % FRAME == 0
     assert ready2["seq"] > a.last_seq
+    for event in a.events + b.events:  # the resume fields are part of the contract
+        jsonschema.validate(event, schema_for(event["type"]))
     # One numbering across both connections: increasing, nothing twice.
     seqs = [e["seq"] for e in a.events] + [e["seq"] for e in b.events if e is not b.events[0]]
     assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
@@ -116,6 +120,7 @@ def test_resume_refusals(tiny_server: ServerProcess) -> None:
         await sp.wait_closed(20)
         assert first["type"] == "error" and first["code"] == "session_not_found", first
         assert first["fatal"] is True and sp.close_code == 1008
+        jsonschema.validate(first, schema_for("error"))
         return first
 
     async def run() -> dict[str, Any]:

@@ -19,6 +19,7 @@ from server.asr.batched import (
     group_by_prompt,
     is_silence,
     prompt_class,
+    repeats_phrase,
     split_segments,
 )
 from server.asr.whisper import AsrOptions
@@ -135,6 +136,17 @@ def test_find_loop() -> None:
     # single-token loops
     assert find_loop([4] * 12, min_repeats=3, min_tokens=12) == 1
     assert find_loop([4] * 11, min_repeats=3, min_tokens=12) is None
+
+
+def test_repeats_phrase() -> None:
+    said_twice = "You know Montreal forced aligner. you know, montreal forced aligner"
+    assert repeats_phrase(said_twice, 4)
+    assert repeats_phrase("this is the montreal forced aligner this is the Montreal", 4)
+    assert not repeats_phrase("this is the montreal forced aligner", 4)
+    # overlapping occurrences ("a a a a a") are not a phrase said twice
+    assert not repeats_phrase("uh uh uh uh uh", 4)
+    assert repeats_phrase("uh uh uh uh uh uh uh uh", 4)
+    assert not repeats_phrase(said_twice, 0)
 
 
 # --------------------------------------------------------------------------- segments

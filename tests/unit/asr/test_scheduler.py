@@ -30,7 +30,9 @@ class FakeBatchEngine:
     def transcribe(self, request: AsrRequest, task: Task = "transcribe") -> Decode:
         return self.transcribe_batch([request], task)[0]
 
-    def transcribe_batch(self, requests: Sequence[AsrRequest], task: Task = "transcribe") -> list[Decode]:
+    def transcribe_batch(
+        self, requests: Sequence[AsrRequest], task: Task = "transcribe"
+    ) -> list[Decode]:
         self.gate.wait(5)
         ids = [r.id for r in requests]
         self.batches.append(ids)
