@@ -66,7 +66,11 @@ class Session:
         self._finals = 0
         self._words = 0
         self._last_stage = _Stage(0.0, 0.0, 0.0)
-        keep_audio = "whisper" in plan.routes.values()
+        # Whisper's translate task re-reads final segments' audio; a room may add
+        # such a target later (a listener's language), so rooms keep audio too.
+        keep_audio = "whisper" in plan.routes.values() or (
+            start.room is not None and services.asr_info.can_translate_to_english
+        )
         self._ring = AudioRing(seconds=120.0 if keep_audio else 0.0)
         self.translations = Translations(
             services, plan, self._translation_event, self._error, self._ring.slice

@@ -15,6 +15,7 @@ exponentially averaged): admission control and adaptive cadence read it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -174,10 +175,8 @@ class AsrScheduler:
     async def aclose(self) -> None:
         if self._worker is not None:
             self._worker.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
-            except (asyncio.CancelledError, Exception):
-                pass
         for item in self._queue:
             if not item.future.done():
                 item.future.set_exception(ModelError("server shutting down"))

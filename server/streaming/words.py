@@ -9,7 +9,7 @@ _NORM_RE = re.compile(r"[^\w']+", re.UNICODE)
 _SENTENCE_END = (".", "?", "!", "。", "？", "！", "…")
 #: Words ending in "." that rarely end a sentence.
 _ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof st jr sr vs etc e.g i.e mt no fig gen col lt sgt capt rev hon".split()
+    ["mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "etc", "e.g", "i.e", "mt", "no", "fig", "gen", "col", "lt", "sgt", "capt", "rev", "hon"]
 )
 
 

@@ -54,7 +54,7 @@ def parley_serve(
     """Start `python -m server serve ARGS` on a free port; stop it on exit."""
     port = port or free_port()
     log = tmp / f"parley-{port}-{time.monotonic_ns()}.log"
-    fh = open(log, "w")
+    fh = open(log, "w")  # noqa: SIM115 - the server writes to it until the block exits
     proc = subprocess.Popen(
         [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
         cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, text=True,

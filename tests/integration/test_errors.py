@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from benchmarks.data import english_clips, load_audio_16k, wer
 from tests.integration.conftest import ServerProcess
@@ -33,7 +34,7 @@ async def expect_error(url: str, frames: list[str | bytes], code: str) -> tuple[
         assert error["code"] == code, error
         assert error["message"] and isinstance(error["seq"], int)
         if error["fatal"]:
-            with pytest.raises(Exception):
+            with pytest.raises(ConnectionClosed):
                 while True:
                     await asyncio.wait_for(ws.recv(), timeout=30)
         return error, ws.close_code

@@ -99,12 +99,6 @@ async def test_many_listeners_share_one_translation(base_server: ServerProcess) 
     assert [e for e in said[first_part:] if e["type"] == "translation"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server/session.py sizes the audio ring Whisper's translate task reads from the "
-    "start plan only: a Whisper target added later by a room (add_target) gets no audio and "
-    "empty text. Fix: keep audio when the session has a room (or grow it in add_target).",
-)
 async def test_listeners_add_a_language_and_it_is_dropped_when_they_leave(
     base_server: ServerProcess,
 ) -> None:

@@ -106,7 +106,7 @@ def final_text(events: list[object]) -> list[str]:
     return [w.text.strip() for f in finals(events) for w in f.words]
 
 
-WORDS = "the quick brown fox jumps over the lazy dog and runs far away".split()
+WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog", "and", "runs", "far", "away"]
 
 
 def test_every_word_finalized_once_in_order() -> None:
