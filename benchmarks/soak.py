@@ -412,9 +412,25 @@ class Soak:
                 "first_minute_median": round(statistics.median(first), 1) if first else None,
                 "last_minute_median": round(statistics.median(last), 1) if last else None,
                 "max": round(max(mem), 1) if mem else None,
+                "median": round(statistics.median(mem), 1) if mem else None,
+                # least-squares slope: a leak shows as a steady climb, sessions as noise
+                "trend_mb_per_10min": _trend(self.memory),
                 "samples": [(t, round(m, 1)) for t, m in self.memory],
             },
         }
+
+
+def _trend(samples: list[tuple[float, float]]) -> float | None:
+    if len(samples) < 3:
+        return None
+    ts = [t for t, _ in samples]
+    ms = [m for _, m in samples]
+    mt, mm = statistics.fmean(ts), statistics.fmean(ms)
+    var = sum((t - mt) ** 2 for t in ts)
+    if var == 0:
+        return None
+    slope = sum((t - mt) * (m - mm) for t, m in samples) / var
+    return round(slope * 600, 1)
 
 
 def _spawn(args: argparse.Namespace) -> Any:
@@ -440,7 +456,7 @@ def summary(rep: dict[str, Any]) -> str:
         f"  sessions ended (server): {rep['sessions_ended_server']}",
         (f"  server RSS MB: first {rss['first']}, first-minute median "
          f"{rss['first_minute_median']}, last-minute median {rss['last_minute_median']}, "
-         f"max {rss['max']}"),
+         f"median {rss['median']}, max {rss['max']}, trend {rss['trend_mb_per_10min']} MB/10 min"),
     ]
     return "\n".join(lines)
 

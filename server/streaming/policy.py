@@ -75,7 +75,7 @@ class PolicyOptions:
     #: in context instead of cold (its words are matched by time, not emitted again).
     context_s: float = 4.0
     #: Force the committed words of the context as the decoder prefix.
-    force_context: bool = True
+    force_context: bool = False
     max_segment_s: float = 15.0
     sentence_finals: bool = True
     prompt_chars: int = 200

@@ -85,8 +85,11 @@ def test_a_cut_connection_resumes_without_losing_or_repeating_finals(
     # The same words as an uninterrupted run of the same audio.
     ref_words, got = final_words(reference), final_words(finals)
     assert len(finals) == len(reference)
-    assert in_order_hits(ref_words, got) >= 0.95 * len(ref_words), (ref_words, got)
-    assert abs(len(got) - len(ref_words)) <= 0.05 * len(ref_words) + 1
+    # (Streaming is timing-dependent: two uninterrupted runs may differ by a word or two.)
+    slack = max(3, 0.1 * len(ref_words))
+    assert in_order_hits(ref_words, got) >= len(ref_words) - slack, (
+        " ".join(ref_words), " ".join(got))
+    assert abs(len(got) - len(ref_words)) <= slack
 
 
 def test_a_resume_replays_the_finals_after_last_seq(tiny_server: ServerProcess) -> None:
