@@ -36,6 +36,7 @@ ErrorCode = Literal[
     "unauthorized",  # missing or invalid token
     "forbidden",  # token lacks the role or room scope
     "session_not_found",  # resume: no such session (ended, grace expired, or wrong resume token)
+    "slow_consumer",  # a listener fell too far behind (close reason)
     "internal",  # a bug: logged with a traceback on the server
 ]
 

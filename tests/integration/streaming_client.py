@@ -50,7 +50,9 @@ async def stream_pcm(
     data = pcm16(np.concatenate([audio, np.zeros(int(tail_silence_s * SAMPLE_RATE), np.float32)]))
     out = Received()
     step = int(chunk_s * SAMPLE_RATE) * 2
-    async with connect(url + "/v1/stream", max_size=None) as ws:
+    # No client keepalive: under backpressure the server reads (and answers pings)
+    # late by design; a 20 s ping timeout would cut a session that is only slow.
+    async with connect(url + "/v1/stream", max_size=None, ping_interval=None) as ws:
         start = {
             "type": "start",
             "audio": {"encoding": "pcm_s16le", "sample_rate": SAMPLE_RATE, "channels": 1},

@@ -109,7 +109,9 @@ class _EventStream:
 
 async def _open(url: str, timeout: float) -> ClientConnection:
     try:
-        return await connect(url, open_timeout=timeout, max_size=1 << 22)
+        # ping_interval=None: the server reads late under backpressure by design
+        # (flow control); a client keepalive timeout would cut a session that is slow.
+        return await connect(url, open_timeout=timeout, max_size=1 << 22, ping_interval=None)
     except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
         raise ParleyClientError(f"cannot connect to {url}: {exc}") from exc
 
