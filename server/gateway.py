@@ -287,9 +287,10 @@ async def running(
         process_request=gateway.process_request,
         max_size=max(cfg.limits.max_frame_bytes * 4, 1 << 20),
         ping_interval=20,
-        # Backpressure pauses reading (and so pong handling) while a session's
-        # backlog drains; a short timeout would drop slow-but-alive clients.
-        ping_timeout=60,
+        # Backpressure pauses reading, and so the handling of pongs, while a
+        # session's backlog drains: a ping timeout would cut slow-but-alive clients.
+        # Pings still keep NATs open; dead peers are caught by the idle timeout.
+        ping_timeout=None,
         close_timeout=5,
         origins=allowed_origins(cfg),
         ssl=tls,

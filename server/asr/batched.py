@@ -32,7 +32,7 @@ import re
 import time
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -376,7 +376,6 @@ class _Job:
     language: str | None  # None: detect
     language_probability: float = 1.0
     tokenizer: Any = None
-    previous: list[int] = field(default_factory=list)
 
 
 @dataclass

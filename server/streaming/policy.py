@@ -65,6 +65,7 @@ class PolicyOptions:
     speech_onset_s: float = 0.064  # consecutive speech needed to open an utterance
     endpoint_silence_s: float = 0.5  # silence that ends an utterance
     pre_roll_s: float = 0.3
+    post_roll_s: float = 0.2
     decode_interval_s: float = 0.3  # new audio between re-decodes
     min_decode_s: float = 0.6  # shortest window worth decoding (short ones make Whisper repeat)
     agreement_n: int = 2
@@ -269,8 +270,10 @@ class StreamingTranscriber:
         else:
             self._silence_run += 1
             if self._silence_run * VAD_WINDOW >= o.endpoint_silence_s * SAMPLE_RATE:
-                # Decode through the silence that ended it: soft last words live there.
-                self._end_utterance(self._pos, "endpoint")
+                # Decode up to the last weak activity (soft last words live there),
+                # not through the whole silence (Whisper fills silence with "Okay.").
+                end = self._heard[-1][1] if self._heard else self._pos
+                self._end_utterance(min(self._pos, end + int(o.post_roll_s * SAMPLE_RATE)), "endpoint")
 
     def _add_speech(self, start: int, end: int) -> None:
         self._utt_speech += end - start
