@@ -76,6 +76,7 @@ class Session:
             services, plan, self._translation_event, self._error, self._ring.slice
         )
         self.closed = False
+        self.failed = False
 
     # -- inputs from the gateway ---------------------------------------------
 
@@ -200,9 +201,18 @@ class Session:
             result = AsrResult(words=[], language=None)
         if self.closed:
             return
-        self.policy.on_result(req, result, time.monotonic())
-        self._task = None
-        self._pump()
+        try:
+            self.policy.on_result(req, result, time.monotonic())
+            self._task = None
+            self._pump()
+        except Exception:
+            # A bug or an overflowing consumer must not leave the session stuck with
+            # its reader blocked on backpressure and `stop` waiting forever.
+            log.exception("session %s: pipeline failed", self.id)
+            self._task = None
+            self.failed = True
+            self._capacity.set()
+            self._done.set()
 
     def _dispatch(self) -> None:
         for ev in self.policy.events():
