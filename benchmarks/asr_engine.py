@@ -281,8 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         section_prompt(
             items,
             {
-                "bucket (default)": default,
-                "group (exact lengths)": engine(prompt_fit="group"),
+                "group (default)": default,
+                "bucket (length classes)": engine(prompt_fit="bucket"),
                 "truncate to shortest": engine(prompt_fit="truncate"),
             },
             args.runs,

@@ -23,7 +23,7 @@ class Admission:
     rather than making everyone late; the cadence of re-decodes stretches first."""
 
     #: Refuse new sessions while requests wait longer than this for the model...
-    max_queue_wait_s: float = 0.75
+    max_queue_wait_s: float = 2.0
     #: ...and the model is busier than this (fraction of time).
     max_load: float = 0.9
     #: Re-decode cadence multiplier at full load (1 = no adaptation).

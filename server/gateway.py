@@ -170,10 +170,10 @@ class Gateway:
                 code="unsupported_language",
             )
         # (the session cap is checked at admission: server.auth.Gatekeeper)
+        plan = plan_translations(svc, msg.source_language, msg.target_languages)
         overload = svc.overload()  # [issue 7] the shared model is saturated
         if overload is not None:
             raise overload
-        plan = plan_translations(svc, msg.source_language, msg.target_languages)
         # [rooms/mqtt, issue 5] a session in a room also emits to its listeners and MQTT.
         emit = (
             self.rooms.speaker_emit(msg.room, session_id, put)
