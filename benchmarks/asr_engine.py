@@ -136,6 +136,8 @@ def section_window(
 
 
 def batches_of(items: list[Item], size: int) -> list[list[AsrRequest]]:
+    """Full batches only: the last `len(items) % size` clips are left out, so WER columns
+    of different batch sizes cover slightly different clips."""
     reqs = [it.request(i) for i, it in enumerate(items)]
     return [reqs[k : k + size] for k in range(0, len(reqs) - size + 1, size)]
 

@@ -17,7 +17,10 @@ if [ $# -gt 0 ]; then
 fi
 # Two processes: Playwright's sync API keeps an event loop running in the main
 # thread, which breaks every later test that calls asyncio.run().
+# Each run is also bounded as a whole (pytest-timeout cannot interrupt a hang in
+# event-loop teardown), so a hang fails CI with output instead of eating its budget.
 status=0
-"$PY" -m pytest -ra tests --ignore=tests/e2e || status=$?
-"$PY" -m pytest -ra tests/e2e || status=$?
+timeout -k 30 "${PARLEY_TEST_TIMEOUT_S:-3600}" "$PY" -m pytest -ra --durations=15 \
+  tests --ignore=tests/e2e || status=$?
+timeout -k 30 "${PARLEY_E2E_TIMEOUT_S:-900}" "$PY" -m pytest -ra tests/e2e || status=$?
 exit $status

@@ -22,6 +22,7 @@ from websockets.http11 import Request, Response
 
 from server import http
 from server.auth import OPEN_PRINCIPAL, Admission, Gatekeeper, redact_path, token_from_request
+from server.closing import CLOSE_TIMEOUT_S, close_bounded
 from server.errors import OverloadedError, ParleyError, ProtocolError
 from server.live import LiveSession, SessionRegistry
 from server.metrics import CONTENT_TYPE, MtStats, ServerMetrics, Snapshot
@@ -127,7 +128,7 @@ class Gateway:
                 self.listeners -= 1
                 admission.release()
         else:
-            await conn.close(CLOSE_POLICY, "listening is not available on this server yet")
+            await close_bounded(conn, CLOSE_POLICY, "listening is not available on this server yet")
 
     async def _speaker(self, conn: ServerConnection) -> None:
         speaker = SpeakerConnection(self, conn)
@@ -156,7 +157,8 @@ class Gateway:
             log.info("listener refused (%s): %s", exc.code, redact_path(path))
             with contextlib.suppress(ConnectionClosed):
                 await conn.send(dumps(Sequencer().stamp(error_event(exc))))
-            await conn.close(CLOSE_RETRY if exc.code == "overloaded" else CLOSE_POLICY, exc.code)
+            await close_bounded(conn, CLOSE_RETRY if exc.code == "overloaded" else CLOSE_POLICY,
+                                exc.code)
             return None
 
     def _start(
@@ -291,7 +293,7 @@ async def running(
         # session's backlog drains: a ping timeout would cut slow-but-alive clients.
         # Pings still keep NATs open; dead peers are caught by the idle timeout.
         ping_timeout=None,
-        close_timeout=5,
+        close_timeout=CLOSE_TIMEOUT_S,
         origins=allowed_origins(cfg),
         ssl=tls,
     ) as server:
@@ -302,5 +304,12 @@ async def running(
             await gateway.shutdown()
             # Listeners (and anything left) get 1001; rooms/MQTT close after this block.
             server.close(close_connections=True, code=1001, reason="server shutting down")
-            await server.wait_closed()
+            try:
+                await asyncio.wait_for(server.wait_closed(), CLOSE_TIMEOUT_S + 1)
+            except TimeoutError:
+                # Peers that do not read stall websockets' own close (see server.closing).
+                # (`all_connections`: `connections` leaves out those already closing)
+                for conn in server.all_connections:
+                    conn.transport.abort()
+                await server.wait_closed()
     # note: schedulers are closed by the owner of `services`

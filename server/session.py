@@ -186,10 +186,13 @@ class Session:
     def _update_capacity(self) -> None:
         limits = self.services.config.backlog
         backlog = self.policy.backlog_s
-        if backlog >= limits.high_s:
-            self._capacity.clear()
-        elif backlog <= limits.low_s:
+        idle = self._task is None or self._task.done()
+        # Invariant: never hold the reader back while no decode is in flight; only
+        # more audio (or a flush) can move an idle pipeline, so waiting would deadlock.
+        if idle or backlog <= limits.low_s:
             self._capacity.set()
+        elif backlog >= limits.high_s:
+            self._capacity.clear()
 
     async def _decode(self, req: AsrRequest) -> None:
         try:

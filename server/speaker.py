@@ -34,6 +34,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from server.auth import redact_path, token_from_request
+from server.closing import close_bounded
 from server.errors import LimitError, OverloadedError, ParleyError, ProtocolError
 from server.limits import ConnectionGuard, LimitPolicy, SessionDeadline
 from server.live import LiveSession, not_found
@@ -138,7 +139,7 @@ class SpeakerConnection:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer, timeout=_WRITER_DRAIN_S)
             writer.cancel()
-            await self.conn.close(self.close_code, self.close_reason)
+            await close_bounded(self.conn, self.close_code, self.close_reason)
             self.gw.connections.discard(self)
             self.log.info("speaker connection closed (%s %s)", self.conn.close_code,
                           self.close_reason)

@@ -15,6 +15,7 @@ import logging
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from server.closing import close_bounded
 from server.errors import ParleyError
 from server.outbox import Outbox
 from server.protocol.messages import Sequencer, dumps
@@ -37,7 +38,7 @@ async def serve_listener(conn: ServerConnection, hub: RoomHub) -> None:
     except ParleyError as exc:
         with contextlib.suppress(ConnectionClosed):
             await conn.send(dumps(Sequencer().stamp(error_event(exc))))
-        await conn.close(CLOSE_POLICY, exc.code)
+        await close_bounded(conn, CLOSE_POLICY, exc.code)
         return
     writer = asyncio.create_task(_write_loop(conn, outbox), name=f"listener-{listener.id}")
     reader = asyncio.create_task(_read_until_closed(conn))
@@ -61,7 +62,7 @@ async def _finish(
     writer.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await writer
-    await conn.close(listener.close_code, listener.close_reason)
+    await close_bounded(conn, listener.close_code, listener.close_reason)
     log.info("listener %d closed (%s)", listener.id, listener.close_reason)
 
 

@@ -149,10 +149,19 @@ class StreamingTranscriber:
 
     @property
     def backlog_s(self) -> float:
-        """Audio received but not yet decoded (what backpressure watches)."""
-        if not self._in_utt and not self._endpoints:
+        """Speech received but not yet decoded (what backpressure watches).
+
+        Counted from the start of the pending utterance, not of the buffer: the
+        buffer keeps up to `context_s` of earlier, already decoded audio as context,
+        and counting it let a fresh utterance look like seconds of backlog.
+        """
+        if self._endpoints:
+            begin = self._endpoints[0][0]
+        elif self._in_utt:
+            begin = self._utt_start
+        else:
             return 0.0
-        return (self._pos - max(self._last_decode_end, self._buf_start)) / SAMPLE_RATE
+        return (self._pos - max(self._last_decode_end, self._buf_start, begin)) / SAMPLE_RATE
 
     @property
     def stream_time(self) -> float:

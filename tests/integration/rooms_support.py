@@ -265,6 +265,7 @@ class StalledListener:
     def __init__(self, port: int, query: str) -> None:
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+        self.sock.settimeout(10)
         self.sock.connect(("127.0.0.1", port))
         self.sock.sendall(
             f"GET /v1/listen?{query} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
@@ -280,6 +281,12 @@ class StalledListener:
             head += byte
         if not head.startswith(b"HTTP/1.1 101"):
             raise ConnectionError(head.decode(errors="replace"))
+
+    def abandon(self) -> None:
+        """Close from any thread (wakes a `read_to_close` blocked in another)."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
 
     def read_to_close(self, timeout: float = 30.0) -> tuple[list[str], int | None, str]:
         """Read frames until the server's close frame (or EOF): texts, close code, reason."""

@@ -16,8 +16,14 @@ from websockets.asyncio.server import ServerConnection
 from clients.python.parley_client import ParleyClient
 from server.config import Limits, ServerConfig
 from server.gateway import RunningServer, running
+from server.rooms.hub import RoomHub
 from server.services import Services
-from tests.integration.rooms_support import Follower, StalledListener, librivox_files, speech
+from tests.integration.rooms_support import (
+    Follower,
+    StalledListener,
+    librivox_files,
+    speech,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -33,11 +39,50 @@ async def small_queue_server() -> AsyncIterator[RunningServer]:
         await services.aclose()
 
 
+def _listener_connections(server: RunningServer) -> list[ServerConnection]:
+    return [c for c in server.server.connections
+            if c.request is not None and c.request.path.endswith("&lang=en")]
+
+
 def _listener_connection(server: RunningServer) -> ServerConnection:
-    conns = [c for c in server.server.connections
-             if c.request is not None and c.request.path.endswith("&lang=en")]
+    conns = _listener_connections(server)
     assert len(conns) == 1
     return conns[0]
+
+
+async def _stall_listener(server: RunningServer, room: str) -> StalledListener:
+    # (in a thread: the handshake needs this loop, which runs the server)
+    slow = await asyncio.to_thread(StalledListener, server.port, f"room={room}&lang=en")
+    # The server side of the stalled listener: small buffers, so its writer blocks soon.
+    conn = _listener_connection(server)
+    conn.transport.set_write_buffer_limits(high=256)
+    conn.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1024)
+    return slow
+
+
+async def _speak_until_kicked(
+    url: str, room: str, hub: RoomHub, max_passes: int = 4
+) -> list[dict[str, object]]:
+    """Speak (a flush every second: finals may not be dropped) until the hub has
+    disconnected a listener, then one more pass; every event the speaker got."""
+    said: list[dict[str, object]] = []
+    pcm = speech(librivox_files(), pause_s=0.3)
+    step = 3200  # 0.1 s
+    async with ParleyClient(url, source_language="en", room=room) as speaker:
+        passes = 0
+        # How many finals fill the buffers depends on the machine's pace (a slow
+        # one decodes less often, so sends fewer partials): repeat until kicked.
+        while passes < max_passes and (passes == 0 or hub.slow_disconnects == 0):
+            for n, i in enumerate(range(0, len(pcm), step)):
+                await speaker.send_audio(pcm[i:i + step])
+                if n % 10 == 9:
+                    await speaker.flush()
+                await asyncio.sleep(0.06)
+            passes += 1
+        await speaker.stop()
+        async for event in speaker.events():
+            said.append(event)
+    return said
 
 
 async def test_a_listener_that_stops_reading_is_disconnected(
@@ -48,46 +93,66 @@ async def test_a_listener_that_stops_reading_is_disconnected(
     fast = Follower(url, "slow-room")
     fast_task = asyncio.create_task(fast.run())
     await asyncio.wait_for(fast.joined.wait(), 10)
-
-    # (in a thread: the handshake needs this loop, which runs the server)
-    slow = await asyncio.to_thread(StalledListener, server.port, "room=slow-room&lang=en")
-    # The server side of the stalled listener: small buffers, so its writer blocks soon.
-    conn = _listener_connection(server)
-    conn.transport.set_write_buffer_limits(high=256)
-    conn.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1024)
+    slow = await _stall_listener(server, "slow-room")
     hub = server.gateway.rooms
     assert hub is not None
 
     async def read_after_kick() -> tuple[list[str], int | None, str]:
         # It reads again once the server gave up on it, so it gets the close frame in
-        # time (the server waits `close_timeout` for the closing handshake).
+        # time (the server waits a few seconds for the closing handshake).
         while hub.slow_disconnects == 0:
             await asyncio.sleep(0.05)
         return await asyncio.to_thread(slow.read_to_close)
 
     reader = asyncio.create_task(read_after_kick())
-    said: list[dict[str, object]] = []
-    pcm = speech(librivox_files(), pause_s=0.3)
-    async with ParleyClient(url, source_language="en", room="slow-room") as speaker:
-        step = 3200  # 0.1 s
-        for n, i in enumerate(range(0, len(pcm), step)):
-            await speaker.send_audio(pcm[i:i + step])
-            if n % 10 == 9:
-                await speaker.flush()  # a final every second: finals may not be dropped
-            await asyncio.sleep(0.06)
-        await speaker.stop()
-        async for event in speaker.events():
-            said.append(event)
-
-    # The slow one was disconnected, with a clear reason...
-    texts, code, reason = await asyncio.wait_for(reader, 60)
-    assert (code, reason) == (1008, "slow_consumer")
-    assert hub.slow_disconnects == 1
-    assert '"joined"' in texts[0]
-    # ...while the speaker and the other listener got everything.
-    await asyncio.wait_for(fast_task, 30)
+    try:
+        said = await _speak_until_kicked(url, "slow-room", hub)
+        # The slow one was disconnected, with a clear reason...
+        assert hub.slow_disconnects == 1, "the stalled listener was never disconnected"
+        texts, code, reason = await asyncio.wait_for(reader, 60)
+        assert (code, reason) == (1008, "slow_consumer")
+        assert '"joined"' in texts[0]
+        # ...while the speaker and the other listener got everything.
+        await asyncio.wait_for(fast_task, 30)
+    finally:
+        reader.cancel()
+        fast_task.cancel()
+        slow.abandon()
     spoken = [(e["segment"], e["text"]) for e in said
               if e.get("type") == "transcript" and e.get("final")]
     heard = [(e["segment"], e["text"]) for e in fast.of("transcript", final=True)]
     assert len(spoken) >= 10 and heard == spoken
     assert said[-1]["type"] == "end" and fast.events[-1]["type"] == "end"
+
+
+async def test_shutdown_does_not_wait_for_a_listener_that_never_reads() -> None:
+    """websockets' close() waits, unbounded, for a peer that does not read: server
+    shutdown must abort such a connection rather than hang. (A large outbox: the
+    stall stays in the socket buffers, so the hub never disconnects the listener.)"""
+    config = ServerConfig(asr_model="tiny.en", mt_models=(), limits=Limits(outbox_events=100_000))
+    services = await asyncio.to_thread(Services.load, config)
+    slow: StalledListener | None = None
+    try:
+        server_cm = running(services, port=0)
+        server = await server_cm.__aenter__()
+        try:
+            slow = await _stall_listener(server, "dead-room")
+            url = f"ws://127.0.0.1:{server.port}"
+            hub = server.gateway.rooms
+            assert hub is not None
+            said = await _speak_until_kicked(url, "dead-room", hub, max_passes=1)
+            assert said[-1]["type"] == "end"
+            conn = _listener_connection(server)
+            assert conn.transport.get_write_buffer_size() > 256, "the listener never stalled"
+        finally:
+            closing = asyncio.create_task(server_cm.__aexit__(None, None, None))
+            done, _ = await asyncio.wait({closing}, timeout=60)
+            if not done:  # (unstick it, so a failure does not hang the test run)
+                for conn in server.server.all_connections:
+                    conn.transport.abort()
+                await closing
+            assert done, "server shutdown waited for a listener that never reads"
+    finally:
+        if slow is not None:
+            slow.abandon()
+        await services.aclose()

@@ -222,3 +222,26 @@ def test_backlog_reports_undecoded_audio() -> None:
     policy = StreamingTranscriber(EnergyVad(), PolicyOptions(), language="en")
     policy.feed(speech(3.0), 3.0)
     assert policy.backlog_s > 2.5
+
+
+def test_backlog_leaves_out_the_context_kept_from_earlier_speech() -> None:
+    """The buffer keeps decoded audio as context; a new utterance's backlog is its own
+    audio. (Counting the context once held a session's reader back with no decode
+    to wait for: a deadlock.)"""
+    policy = StreamingTranscriber(EnergyVad(), PolicyOptions(), language="en")
+    asr = ScriptedAsr(script(0.0, ["one", "two", "three", "four", "five", "six"]))
+    t, held = 0.0, None
+    for n, chunk in enumerate((speech(2.0), silence(1.0), speech(0.2))):
+        for i in range(0, chunk.size, CHUNK):
+            policy.feed(chunk[i:i + CHUNK], t)
+            t += CHUNK / SAMPLE_RATE
+            if held is None and (req := policy.next_request(t)) is not None:
+                if n == 0:
+                    policy.on_result(req, asr(req), t)
+                else:
+                    held = req  # a decode still running when speech resumes
+    assert held is not None
+    policy.on_result(held, asr(held), t)
+    while (req := policy.next_request(t)) is not None:
+        policy.on_result(req, asr(req), t)
+    assert 0.0 < policy.backlog_s <= 0.2 + policy.opts.pre_roll_s + 0.05
