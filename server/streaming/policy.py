@@ -50,6 +50,9 @@ from server.streaming.words import Word, join_words
 SAMPLE_RATE = 16000
 VAD_WINDOW = 512
 _VAD_RESET_S = 2.0  # silence after which the VAD's recurrent state is reset
+#: Uncommitted speech a decode with context may leave unheard before the utterance
+#: is decoded alone (see `_missed_speech`).
+_MISSED_SPEECH_S = 1.0
 
 
 class Vad(Protocol):
@@ -111,6 +114,9 @@ class StreamingTranscriber:
         self._endpoints: deque[tuple[int, int, FinalReason]] = deque()  # (start, end, reason)
         self._final_words: deque[Word] = deque(maxlen=64)  # recent finalized words, for prompts
         self._inflight: AsrRequest | None = None
+        #: Decode the current utterance alone (no context audio, no prompt): set when
+        #: a decode with context heard nothing of the utterance's uncommitted speech.
+        self._alone = False
         self._next_id = 1
         self._last_decode_end = 0
         self._agreement = LocalAgreement(self.opts.agreement_n)
@@ -175,6 +181,8 @@ class StreamingTranscriber:
         o = self.opts
         while self._endpoints:
             begin, end, _ = self._endpoints[0]
+            if self._alone:
+                return self._request(end, final=True, start=begin)
             if self._last_decode_end >= end and self._last_decode_end > self._buf_start:
                 # The latest hypothesis already heard the whole utterance: commit it
                 # instead of decoding the same audio again (saves a decode of latency).
@@ -189,7 +197,8 @@ class StreamingTranscriber:
         length = self._pos - self._utt_start
         fresh = self._pos - self._last_decode_end
         if length >= o.min_decode_s * SAMPLE_RATE and fresh >= self.decode_interval_s * SAMPLE_RATE:
-            return self._request(self._pos, final=False)
+            return self._request(self._pos, final=False,
+                                 start=self._utt_start if self._alone else None)
         return None
 
     def on_result(self, request: AsrRequest, result: AsrResult, now: float) -> None:
@@ -207,8 +216,10 @@ class StreamingTranscriber:
         words = [w for w in words if self._has_speech_near(w)]
         self._events.append(Decoded(request.id, request.end_s - request.start_s, request.final))
         if request.final:
-            self._finish_endpoint(int(request.end_s * SAMPLE_RATE), words)
+            self._on_final_result(request, words)
         else:
+            if self._missed_speech(request, words, self._utt_start):
+                self._alone = True
             until = request.end_s - self.opts.commit_margin_s
             committed, self._tail = self._agreement.insert(words, until)
             self._open.extend(committed)
@@ -216,24 +227,52 @@ class StreamingTranscriber:
             self._trim_long_buffer()
             self._emit_partial()
 
+    def _missed_speech(self, request: AsrRequest, words: list[Word], begin: int) -> bool:
+        """A decode with context that heard nothing new though speech was left to hear.
+
+        Whisper now and then transcribes only the context (or drops the whole window
+        in its no-speech check) after context audio and a prompt; the utterance then
+        has to be heard alone.
+        """
+        if self._alone or request.start_s * SAMPLE_RATE >= begin:
+            return False  # no context to blame
+        if self._agreement.new_part(words):
+            return False
+        committed = int(self._agreement.last_committed_end * SAMPLE_RATE)
+        left = self._speech_in(max(committed, begin), int(request.end_s * SAMPLE_RATE))
+        return left >= _MISSED_SPEECH_S * SAMPLE_RATE
+
+    def _on_final_result(self, request: AsrRequest, words: list[Word]) -> None:
+        end = int(request.end_s * SAMPLE_RATE)
+        if self._missed_speech(request, words, self._endpoints[0][0]):
+            self._alone = True  # decode it again, alone (the endpoint stays)
+        elif not self._agreement.new_part(words) and self._tail:
+            # Heard by the partials (shown to the user), by no final decode: keep
+            # the last hypothesis rather than silently drop what was on screen.
+            self._finish_endpoint(end, self._tail, hypothesis_is_new=True)
+        else:
+            self._finish_endpoint(end, words)
+
     def events(self) -> list[PolicyEvent]:
         out, self._events = self._events, []
         return out
 
     # -- internals ---------------------------------------------------------
 
-    def _request(self, end: int, *, final: bool) -> AsrRequest:
-        start = self._buf_start
-        audio = self._buf[: end - start].copy()
+    def _request(self, end: int, *, final: bool, start: int | None = None) -> AsrRequest:
+        """A decode of the buffer up to `end`; from `start` (no context, no prompt) if given."""
+        alone = start is not None
+        start = self._buf_start if start is None else max(start, self._buf_start)
+        audio = self._buf[start - self._buf_start : end - self._buf_start].copy()
         req = AsrRequest(
             id=self._next_id,
             audio=audio,
             start_s=start / SAMPLE_RATE,
             end_s=end / SAMPLE_RATE,
-            prompt=self._prompt(),
+            prompt="" if alone else self._prompt(),
             language=self.language,
             final=final,
-            prefix=self._prefix() if self.opts.force_context else "",
+            prefix=self._prefix() if self.opts.force_context and not alone else "",
         )
         self._next_id += 1
         self._inflight = req
@@ -310,6 +349,7 @@ class StreamingTranscriber:
         self, end: int, words: list[Word], *, hypothesis_is_new: bool = False
     ) -> None:
         _, _, reason = self._endpoints.popleft()
+        self._alone = False
         fresh = list(words) if hypothesis_is_new else self._agreement.new_part(words)
         self._agreement.commit(fresh)
         self._agreement.reset_history()

@@ -245,3 +245,39 @@ def test_backlog_leaves_out_the_context_kept_from_earlier_speech() -> None:
     while (req := policy.next_request(t)) is not None:
         policy.on_result(req, asr(req), t)
     assert 0.0 < policy.backlog_s <= 0.2 + policy.opts.pre_roll_s + 0.05
+
+
+class DeafAfterContext(ScriptedAsr):
+    """A decode whose window holds the previous utterance hears nothing (as Whisper
+    sometimes does after context audio and a prompt: it transcribes the context only,
+    or drops the window in its no-speech check)."""
+
+    def __call__(self, req: AsrRequest) -> AsrResult:
+        result = super().__call__(req)
+        return AsrResult([], "en") if req.start_s < 2.5 < req.end_s else result
+
+
+@pytest.mark.parametrize("interval", [0.3, 1.0])
+def test_an_utterance_unheard_after_context_is_decoded_alone(interval: float) -> None:
+    first, second = WORDS[:5], WORDS[5:10]
+    asr = DeafAfterContext(script(0.5, first) + script(3.0, second))
+    opts = replace(PolicyOptions(), decode_interval_s=interval)  # 1.0: a final decode
+    _, events = run([silence(0.5), speech(1.5), silence(1.0), speech(1.5), silence(1.5)], asr, opts)
+    assert final_text(events) == first + second
+    alone = [r for r in asr.calls if r.start_s >= 2.5]
+    assert alone and all(r.prompt == "" for r in alone)
+
+
+class DeafFinals(ScriptedAsr):
+    def __call__(self, req: AsrRequest) -> AsrResult:
+        result = super().__call__(req)
+        return AsrResult([], "en") if req.final else result
+
+
+def test_words_the_partials_showed_survive_a_final_decode_that_hears_nothing() -> None:
+    asr = DeafFinals(script(0.5, WORDS[:5]))
+    opts = replace(PolicyOptions(), decode_interval_s=1.0)  # endpoints need a final decode
+    _, events = run([silence(0.5), speech(1.5), silence(1.5)], asr, opts)
+    assert any(r.final for r in asr.calls)
+    shown = [e for e in events if isinstance(e, Partial)][-1]
+    assert " ".join(final_text(events)) == shown.text.strip()
