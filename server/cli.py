@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     add(s, "--mt-model", action="append", default=None,
         help="translation model (repeatable; env: comma-separated): name, CT2 dir, or .argosmodel")
     add(s, "--no-mt", action="store_true", default=False, help="load no translation model")
+    add(s, "--asr-engine", default="whisper", choices=["whisper", "batched"],
+        help="recognition engine: faster-whisper's transcribe per request, or batched decoding"
+             " of many sessions' requests with shorter windows (server/asr/batched.py)")
     add(s, "--compute-type", default="int8", help="CTranslate2 compute type for both models")
     add(s, "--threads", type=int, default=0, help="CPU threads per model call (0: all cores)")
     add(s, "--max-sessions", type=int, default=Limits.max_sessions, help="concurrent speaker sessions")
@@ -120,6 +123,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         host=args.host,
         port=args.port,
         asr_model=args.asr_model,
+        asr_engine=args.asr_engine,
         mt_models=tuple(mt),
         asr=replace(base.asr, compute_type=args.compute_type, cpu_threads=args.threads),
         mt_compute_type=args.compute_type,

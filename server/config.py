@@ -66,6 +66,9 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8765
     asr_model: str = "base"
+    #: "whisper": faster-whisper's transcribe, one request per model call; "batched":
+    #: `server.asr.batched` (many sessions' requests per call, shorter encoder windows).
+    asr_engine: str = "whisper"
     mt_models: tuple[str, ...] = ("zh-en",)
     asr: AsrOptions = field(default_factory=AsrOptions)
     mt_compute_type: str = "int8"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from server.asr.batched import BatchedWhisperEngine
 from server.asr.scheduler import AsrScheduler
 from server.asr.whisper import WhisperEngine
 from server.audio.vad import SileroVadModel, VadStream
@@ -42,7 +43,11 @@ class Services:
     def load(cls, config: ServerConfig) -> Services:
         """Resolve and load every model named in the config (blocking; call once)."""
         asr_info = resolve_asr(config.asr_model)
-        engine = WhisperEngine(asr_info, config.asr)
+        engine = (
+            BatchedWhisperEngine(asr_info, config.asr)
+            if config.asr_engine == "batched"
+            else WhisperEngine(asr_info, config.asr)
+        )
         engine.warm_up()
         infos = [resolve_mt(spec) for spec in config.mt_models]
         opts = TranslatorOptions(compute_type=config.mt_compute_type)
