@@ -131,7 +131,8 @@ async def test_cli_follows_a_room_and_reports_problems(
         said = await speak(tiny_server.ws, speech(librivox_files()[4:5]), room="cli-room",
                            speed=2.0)
         deadline = time.monotonic() + 20
-        while '"end"' not in jsonl.read_text():
+        # (an "end" event, not the "end" time field every transcript carries)
+        while '"type": "end"' not in jsonl.read_text():
             assert time.monotonic() < deadline
             await asyncio.sleep(0.1)
     finally:
