@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from server.asr.whisper import AsrOptions
 from server.streaming.policy import PolicyOptions
@@ -68,7 +68,7 @@ class ServerConfig:
     asr_model: str = "base"
     #: "whisper": faster-whisper's transcribe, one request per model call; "batched":
     #: `server.asr.batched` (many sessions' requests per call, shorter encoder windows).
-    asr_engine: str = "whisper"
+    asr_engine: Literal["whisper", "batched"] = "whisper"
     mt_models: tuple[str, ...] = ("zh-en",)
     asr: AsrOptions = field(default_factory=AsrOptions)
     mt_compute_type: str = "int8"

@@ -186,7 +186,7 @@ class StreamingTranscriber:
             if self._last_decode_end >= end and self._last_decode_end > self._buf_start:
                 # The latest hypothesis already heard the whole utterance: commit it
                 # instead of decoding the same audio again (saves a decode of latency).
-                self._finish_endpoint(end, self._tail, hypothesis_is_new=True)
+                self._finish_endpoint(end, self._tail)
                 continue
             if self._speech_in(begin, end) >= o.min_speech_s * SAMPLE_RATE:
                 return self._request(end, final=True)
@@ -218,7 +218,7 @@ class StreamingTranscriber:
         if request.final:
             self._on_final_result(request, words)
         else:
-            if self._missed_speech(request, words, self._utt_start):
+            if self._missed_speech(request, self._agreement.new_part(words), self._utt_start):
                 self._alone = True
             until = request.end_s - self.opts.commit_margin_s
             committed, self._tail = self._agreement.insert(words, until)
@@ -227,31 +227,30 @@ class StreamingTranscriber:
             self._trim_long_buffer()
             self._emit_partial()
 
-    def _missed_speech(self, request: AsrRequest, words: list[Word], begin: int) -> bool:
+    def _missed_speech(self, request: AsrRequest, fresh: list[Word], begin: int) -> bool:
         """A decode with context that heard nothing new though speech was left to hear.
 
         Whisper now and then transcribes only the context (or drops the whole window
         in its no-speech check) after context audio and a prompt; the utterance then
         has to be heard alone.
         """
-        if self._alone or request.start_s * SAMPLE_RATE >= begin:
-            return False  # no context to blame
-        if self._agreement.new_part(words):
-            return False
+        if fresh or self._alone or request.start_s * SAMPLE_RATE >= begin:
+            return False  # heard something, or no context to blame
         committed = int(self._agreement.last_committed_end * SAMPLE_RATE)
         left = self._speech_in(max(committed, begin), int(request.end_s * SAMPLE_RATE))
         return left >= _MISSED_SPEECH_S * SAMPLE_RATE
 
     def _on_final_result(self, request: AsrRequest, words: list[Word]) -> None:
         end = int(request.end_s * SAMPLE_RATE)
-        if self._missed_speech(request, words, self._endpoints[0][0]):
+        fresh = self._agreement.new_part(words)
+        if self._missed_speech(request, fresh, self._endpoints[0][0]):
             self._alone = True  # decode it again, alone (the endpoint stays)
-        elif not self._agreement.new_part(words) and self._tail:
+        elif not fresh and self._tail:
             # Heard by the partials (shown to the user), by no final decode: keep
             # the last hypothesis rather than silently drop what was on screen.
-            self._finish_endpoint(end, self._tail, hypothesis_is_new=True)
+            self._finish_endpoint(end, self._tail)
         else:
-            self._finish_endpoint(end, words)
+            self._finish_endpoint(end, fresh)
 
     def events(self) -> list[PolicyEvent]:
         out, self._events = self._events, []
@@ -345,12 +344,11 @@ class StreamingTranscriber:
         elif reason == "stop" and (self._open or self._tail) and not self._endpoints:
             self._endpoints.append((self._buf_start, self._pos, reason))
 
-    def _finish_endpoint(
-        self, end: int, words: list[Word], *, hypothesis_is_new: bool = False
-    ) -> None:
+    def _finish_endpoint(self, end: int, fresh: list[Word]) -> None:
+        """Finalize the first endpoint with `fresh`: words after what is committed."""
         _, _, reason = self._endpoints.popleft()
         self._alone = False
-        fresh = list(words) if hypothesis_is_new else self._agreement.new_part(words)
+        fresh = list(fresh)
         self._agreement.commit(fresh)
         self._agreement.reset_history()
         self._open.extend(fresh)

@@ -18,12 +18,7 @@ from server.config import Limits, ServerConfig
 from server.gateway import RunningServer, running
 from server.rooms.hub import RoomHub
 from server.services import Services
-from tests.integration.rooms_support import (
-    Follower,
-    StalledListener,
-    librivox_files,
-    speech,
-)
+from tests.integration.rooms_support import Follower, StalledListener, librivox_files, speech
 
 pytestmark = pytest.mark.slow
 
