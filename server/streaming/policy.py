@@ -84,7 +84,9 @@ class PolicyOptions:
     sentence_finals: bool = True
     prompt_chars: int = 200
     min_speech_s: float = 0.15  # an utterance with less VAD speech is ignored
-    word_speech_margin_s: float = 0.25  # a word needs VAD activity within this distance
+    #: A word needs VAD activity within this distance. 0.25 let Whisper's "Thank you."
+    #: after an utterance's last word through (policy replay, tiny.en: 16.8 -> 16.3 % WER).
+    word_speech_margin_s: float = 0.1
     #: "Activity" for that test is much weaker than speech: soft trailing words score
     #: 0.15-0.35 and are real; hallucinations sit in true silence (p < 0.05).
     word_vad_threshold: float = 0.1
@@ -245,9 +247,11 @@ class StreamingTranscriber:
         fresh = self._agreement.new_part(words)
         if self._missed_speech(request, fresh, self._endpoints[0][0]):
             self._alone = True  # decode it again, alone (the endpoint stays)
-        elif not fresh and self._tail:
+        elif not fresh and self._tail and (self._alone or not words):
             # Heard by the partials (shown to the user), by no final decode: keep
-            # the last hypothesis rather than silently drop what was on screen.
+            # the last hypothesis rather than silently drop what was on screen. Only
+            # when this decode was deaf (no words, or alone and still nothing): one
+            # that heard the utterance and nothing more overrules a hallucinated tail.
             self._finish_endpoint(end, self._tail)
         else:
             self._finish_endpoint(end, fresh)

@@ -281,3 +281,27 @@ def test_words_the_partials_showed_survive_a_final_decode_that_hears_nothing() -
     assert any(r.final for r in asr.calls)
     shown = [e for e in events if isinstance(e, Partial)][-1]
     assert " ".join(final_text(events)) == shown.text.strip()
+
+
+class GhostTail(ScriptedAsr):
+    """Partial decodes add a word nobody said (Whisper's "Thank you." after the last
+    word); the final decode, hearing the whole utterance, does not."""
+
+    GHOST = Word(" thanks", 1.5, 1.8)
+
+    def __call__(self, req: AsrRequest) -> AsrResult:
+        result = super().__call__(req)
+        if req.final or req.end_s < self.GHOST.end:
+            return result
+        return AsrResult([*result.words, self.GHOST.shifted(-req.start_s)], "en")
+
+
+def test_a_tail_the_final_decode_does_not_confirm_is_dropped() -> None:
+    asr = GhostTail(script(0.5, WORDS[:2]))
+    # Decodes at 1.2 and 2.2 s; the endpoint (speech end + post-roll) lies past the
+    # last, so it takes a final decode, and less than 1 s of speech is left unheard.
+    opts = replace(PolicyOptions(), decode_interval_s=1.0, post_roll_s=0.35)
+    _, events = run([silence(0.5), speech(1.5), silence(1.5)], asr, opts)
+    assert [r.final for r in asr.calls] == [False, False, True]
+    assert any(isinstance(e, Partial) and "thanks" in e.unstable for e in events)
+    assert final_text(events) == WORDS[:2]
