@@ -2,15 +2,18 @@
 
     python -m benchmarks.policy_replay tiny.en                     # default options
     python -m benchmarks.policy_replay tiny.en '{"agreement_n": 3}'  # PolicyOptions overrides
+    python -m benchmarks.policy_replay tiny.en --engine batched      # the batched engine
 
 Feeds 169 s of real English (LibriVox + Common Voice + MFA read speech, 22 clips,
 0.8 s pauses) to `StreamingTranscriber` in 100 ms frames, decoding every request
 synchronously (zero queueing: an accuracy figure, not a latency one), and prints
-the streaming WER beside `parley transcribe` on the same audio and model.
+the streaming WER beside `parley transcribe` on the same audio and model (always
+faster-whisper's own long-form path, whatever `--engine` decodes the stream).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from dataclasses import replace
@@ -18,6 +21,7 @@ from dataclasses import replace
 import numpy as np
 
 from benchmarks.data import build_stream, english_clips, wer
+from server.asr.batched import BatchedWhisperEngine
 from server.asr.whisper import WhisperEngine
 from server.audio.vad import SileroVadModel, VadStream
 from server.models.resolve import resolve_asr
@@ -37,9 +41,16 @@ def clean_english() -> list:  # type: ignore[type-arg]
 
 
 def main(argv: list[str]) -> int:
-    model = argv[0] if argv else "tiny.en"
-    overrides = json.loads(argv[1]) if len(argv) > 1 else {}
-    engine = WhisperEngine(resolve_asr(model))
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.policy_replay")
+    parser.add_argument("model", nargs="?", default="tiny.en")
+    parser.add_argument("options", nargs="?", default="{}", help="PolicyOptions overrides (JSON)")
+    parser.add_argument("--engine", choices=["whisper", "batched"], default="whisper")
+    args = parser.parse_args(argv)
+    model = args.model
+    overrides = json.loads(args.options)
+    offline_engine = WhisperEngine(resolve_asr(model))
+    engine = (BatchedWhisperEngine(offline_engine.info) if args.engine == "batched"
+              else offline_engine)
     stream = build_stream(clean_english(), pause_s=0.8, name="clean-en")
     audio = np.concatenate([stream.audio, np.zeros(16000, np.float32)])
     policy = StreamingTranscriber(
@@ -60,9 +71,9 @@ def main(argv: list[str]) -> int:
         drain(i / 16000)
     policy.close(audio.size / 16000)
     drain(audio.size / 16000)
-    offline = transcribe_audio(engine, stream.audio, "en").text
+    offline = transcribe_audio(offline_engine, stream.audio, "en").text
     print(json.dumps({
-        "model": model, "options": overrides, "audio_s": round(stream.duration_s, 1),
+        "model": model, "engine": args.engine, "options": overrides, "audio_s": round(stream.duration_s, 1),
         "decodes": decodes, "streaming_wer": round(wer(stream.reference, " ".join(finals)), 4),
         "offline_wer": round(wer(stream.reference, offline), 4),
     }))
