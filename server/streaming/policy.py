@@ -416,15 +416,13 @@ class StreamingTranscriber:
         o = self.opts
         context = int(min(o.context_s, o.max_buffer_s / 3) * SAMPLE_RATE)
         sample = min(sample, self._pos)
-        # Cut the context at a word start, so the window never opens mid-word. Context
-        # without words (after a long pause) is only silence or noise for Whisper to
-        # fill with "Thank you."; the prompt carries the earlier text then.
+        # Cut the context at a word start, so the window never opens mid-word.
         starts = [
             int(w.start * SAMPLE_RATE)
             for w in (*self._final_words, *self._open)
             if sample - context <= w.start * SAMPLE_RATE <= sample
         ]
-        sample = min(starts) if starts else sample
+        sample = min(starts) if starts else sample - context
         if sample <= self._buf_start:
             return
         self._buf = self._buf[sample - self._buf_start :]

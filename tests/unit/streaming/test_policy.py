@@ -9,7 +9,7 @@ import pytest
 
 from server.streaming.events import AsrRequest, AsrResult, Final, Partial
 from server.streaming.policy import SAMPLE_RATE, VAD_WINDOW, PolicyOptions, StreamingTranscriber
-from server.streaming.words import Word, join_words
+from server.streaming.words import Word
 
 CHUNK = 1600  # 100 ms frames
 
@@ -305,22 +305,3 @@ def test_a_tail_the_final_decode_does_not_confirm_is_dropped() -> None:
     assert [r.final for r in asr.calls] == [False, False, True]
     assert any(isinstance(e, Partial) and "thanks" in e.unstable for e in events)
     assert final_text(events) == WORDS[:2]
-
-
-@pytest.mark.parametrize(("pause", "context_kept"), [(0.8, True), (6.0, False)])
-def test_context_audio_holds_words_or_nothing(pause: float, context_kept: bool) -> None:
-    """After a short pause the next utterance is decoded with the last words as audio
-    context; after a long one, with no audio context (silence only invites Whisper to
-    fill it), though still with the prompt."""
-    first, second = WORDS[:3], WORDS[3:6]
-    begin = 0.5 + 0.9 + pause  # second utterance's first word
-    asr = ScriptedAsr(script(0.5, first) + script(begin, second))
-    _, events = run([silence(0.5), speech(0.9), silence(pause), speech(0.9), silence(1.5)], asr)
-    assert final_text(events) == first + second
-    later = [r for r in asr.calls if r.end_s > begin + 0.5]
-    assert later
-    if context_kept:  # from a word of the first utterance, heard rather than prompted
-        assert all(r.start_s <= 1.0 for r in later)
-    else:
-        assert all(r.start_s >= begin - PolicyOptions().pre_roll_s - 0.1 for r in later)
-        assert all(r.prompt == join_words(script(0.5, first)) for r in later)
