@@ -352,7 +352,6 @@ class StreamingTranscriber:
         """Finalize the first endpoint with `fresh`: words after what is committed."""
         _, _, reason = self._endpoints.popleft()
         self._alone = False
-        fresh = list(fresh)
         self._agreement.commit(fresh)
         self._agreement.reset_history()
         self._open.extend(fresh)
