@@ -18,10 +18,11 @@ _MAX_NGRAM = 5
 
 
 class LocalAgreement:
-    def __init__(self, n: int = 2) -> None:
+    def __init__(self, n: int = 2, min_probability: float = 0.0) -> None:
         if n < 1:
             raise ValueError("n must be >= 1")
         self.n = n
+        self.min_probability = min_probability
         self._history: deque[list[Word]] = deque(maxlen=max(1, n - 1))
         self._committed_tail: list[Word] = []
         self.last_committed_end = 0.0
@@ -47,12 +48,21 @@ class LocalAgreement:
         """Feed one decode; return (newly committed words, uncommitted tail).
 
         Only words ending by `until` may be committed: a word cut off by the end
-        of the window can be misheard the same way by two decodes in a row.
+        of the window can be misheard the same way by two decodes in a row. Nor
+        may a word every agreeing decode gave less than `min_probability`: the
+        "Thank you." Whisper writes over a cut-off word or a breath at the window's
+        end is stable across decodes, but its first word is always improbable.
         """
         fresh = self.new_part(hypothesis)
         committable = 0
         while committable < len(fresh) and fresh[committable].end <= until:
             committable += 1
+        doubtful = (
+            i for i in range(committable)
+            if fresh[i].probability < self.min_probability
+            and all(i >= len(h) or h[i].probability < self.min_probability for h in self._history)
+        )
+        committable = next(doubtful, committable)
         committed: list[Word] = []
         if self.n == 1:
             committed = fresh[:committable]

@@ -11,13 +11,16 @@ How it works
   pre-roll) and closes it after `endpoint_silence_s` of silence.
 - While an utterance is open, the buffer since the last trim point is
   re-decoded every `decode_interval_s` of new audio, prompted with recent
-  committed text. LocalAgreement-n commits the words n decodes agree on.
+  committed text. LocalAgreement-n commits the words n decodes agree on, but
+  not a word every agreeing decode found improbable: Whisper's hallucinations
+  ("Thank you." over a cut-off word) are stable across decodes, not probable.
 - Committed words form the open segment (the partial's `stable` part); the
   rest of the latest hypothesis is its `unstable` tail.
 - A segment becomes final at a sentence end among committed words, at an
-  endpoint (a last decode commits everything), at `max_segment_s`, or on
-  flush/stop. The buffer is trimmed at finalized/committed word ends so a
-  decode never grows past `max_buffer_s` by much.
+  endpoint (a last decode commits everything; the latest partial hypothesis
+  stands in for it if it heard the whole utterance and doubts no word), at
+  `max_segment_s`, or on flush/stop. The buffer is trimmed at finalized/
+  committed word ends so a decode never grows past `max_buffer_s` by much.
 
 Invariants
 - At most one request is in flight; results arrive in request order.
@@ -72,6 +75,9 @@ class PolicyOptions:
     decode_interval_s: float = 0.3  # new audio between re-decodes
     min_decode_s: float = 0.6  # shortest window worth decoding (short ones make Whisper repeat)
     agreement_n: int = 2
+    #: Agreement does not commit a word this improbable in every agreeing decode; a
+    #: later decode or the final one decides it (see `LocalAgreement.insert`).
+    commit_min_probability: float = 0.1
     #: A word must end this long before the decoded window's end to be committed.
     commit_margin_s: float = 0.3
     max_buffer_s: float = 12.0
@@ -121,7 +127,7 @@ class StreamingTranscriber:
         self._alone = False
         self._next_id = 1
         self._last_decode_end = 0
-        self._agreement = LocalAgreement(self.opts.agreement_n)
+        self._agreement = LocalAgreement(self.opts.agreement_n, self.opts.commit_min_probability)
         self._open: list[Word] = []  # committed, not yet final
         self._tail: list[Word] = []  # latest uncommitted hypothesis
         self._segment = 0
@@ -185,9 +191,15 @@ class StreamingTranscriber:
             begin, end, _ = self._endpoints[0]
             if self._alone:
                 return self._request(end, final=True, start=begin)
-            if self._last_decode_end >= end and self._last_decode_end > self._buf_start:
+            if (
+                self._last_decode_end >= end
+                and self._last_decode_end > self._buf_start
+                and not self._doubtful(self._tail)
+            ):
                 # The latest hypothesis already heard the whole utterance: commit it
                 # instead of decoding the same audio again (saves a decode of latency).
+                # Not when it holds a word agreement would not commit ("Fox. Thank
+                # you."): the final decode decides those.
                 self._finish_endpoint(end, self._tail)
                 continue
             if self._speech_in(begin, end) >= o.min_speech_s * SAMPLE_RATE:
@@ -228,6 +240,9 @@ class StreamingTranscriber:
             self._finalize_ready()
             self._trim_long_buffer()
             self._emit_partial()
+
+    def _doubtful(self, words: list[Word]) -> bool:
+        return any(w.probability < self.opts.commit_min_probability for w in words)
 
     def _missed_speech(self, request: AsrRequest, fresh: list[Word], begin: int) -> bool:
         """A decode with context that heard nothing new though speech was left to hear.

@@ -41,3 +41,24 @@ def test_abbreviations_do_not_end_sentences() -> None:
     assert Word(" them.", 0, 1).ends_sentence
     assert Word(" 好。", 0, 1).ends_sentence
     assert Word(" why?", 0, 1).ends_sentence
+
+
+def p(text: str, start: float, probability: float) -> Word:
+    return Word(" " + text, start, start + 0.25, probability)
+
+
+def test_an_improbable_word_is_not_committed_though_decodes_agree() -> None:
+    # Whisper's "Thank you." over a cut-off word: stable, but its first word improbable.
+    la = LocalAgreement(2, min_probability=0.1)
+    hyp = [p("slightly.", 0.0, 0.99), p("Thank", 0.3, 0.05), p("you.", 0.6, 0.98)]
+    la.insert(hyp)
+    committed, tail = la.insert(hyp)
+    assert [x.key for x in committed] == ["slightly"]
+    assert [x.key for x in tail] == ["thank", "you"]
+
+
+def test_an_improbable_word_is_committed_once_a_decode_is_sure_of_it() -> None:
+    la = LocalAgreement(2, min_probability=0.1)
+    la.insert([p("Alright,", 0.0, 0.05), p("thanks.", 0.3, 0.9)])
+    committed, _ = la.insert([p("alright", 0.0, 0.6), p("thanks", 0.3, 0.95)])
+    assert [x.key for x in committed] == ["alright", "thanks"]

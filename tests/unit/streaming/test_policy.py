@@ -305,3 +305,16 @@ def test_a_tail_the_final_decode_does_not_confirm_is_dropped() -> None:
     assert [r.final for r in asr.calls] == [False, False, True]
     assert any(isinstance(e, Partial) and "thanks" in e.unstable for e in events)
     assert final_text(events) == WORDS[:2]
+
+
+class ImprobableGhost(GhostTail):
+    GHOST = Word(" Thank", 1.5, 1.8, probability=0.02)
+
+
+def test_an_improbable_tail_is_decoded_again_not_taken_as_final() -> None:
+    asr = ImprobableGhost(script(0.5, WORDS[:2]))
+    _, events = run([silence(0.5), speech(1.5), silence(1.5)], asr)
+    # Partials heard up to the endpoint, which would let their tail stand as final.
+    assert any(isinstance(e, Partial) and "Thank" in e.unstable for e in events)
+    assert asr.calls[-1].final
+    assert final_text(events) == WORDS[:2]
