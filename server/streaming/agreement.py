@@ -59,8 +59,7 @@ class LocalAgreement:
             committable += 1
         doubtful = (
             i for i in range(committable)
-            if fresh[i].probability < self.min_probability
-            and all(i >= len(h) or h[i].probability < self.min_probability for h in self._history)
+            if self.doubts(fresh[i]) and all(i >= len(h) or self.doubts(h[i]) for h in self._history)
         )
         committable = next(doubtful, committable)
         committed: list[Word] = []
@@ -77,6 +76,10 @@ class LocalAgreement:
         self.commit(committed)
         self._history.append(tail)
         return committed, tail
+
+    def doubts(self, word: Word) -> bool:
+        """Too improbable to commit on this decode's word alone."""
+        return word.probability < self.min_probability
 
     def commit(self, words: list[Word]) -> None:
         if not words:

@@ -194,7 +194,7 @@ class StreamingTranscriber:
             if (
                 self._last_decode_end >= end
                 and self._last_decode_end > self._buf_start
-                and not self._doubtful(self._tail)
+                and not any(map(self._agreement.doubts, self._tail))
             ):
                 # The latest hypothesis already heard the whole utterance: commit it
                 # instead of decoding the same audio again (saves a decode of latency).
@@ -240,9 +240,6 @@ class StreamingTranscriber:
             self._finalize_ready()
             self._trim_long_buffer()
             self._emit_partial()
-
-    def _doubtful(self, words: list[Word]) -> bool:
-        return any(w.probability < self.opts.commit_min_probability for w in words)
 
     def _missed_speech(self, request: AsrRequest, fresh: list[Word], begin: int) -> bool:
         """A decode with context that heard nothing new though speech was left to hear.
