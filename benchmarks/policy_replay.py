@@ -3,12 +3,18 @@
     python -m benchmarks.policy_replay tiny.en                     # default options
     python -m benchmarks.policy_replay tiny.en '{"agreement_n": 3}'  # PolicyOptions overrides
     python -m benchmarks.policy_replay tiny.en --engine batched      # the batched engine
+    python -m benchmarks.policy_replay tiny.en --pauses 0.8          # one layout only
 
-Feeds 169 s of real English (LibriVox + Common Voice + MFA read speech, 22 clips,
-0.8 s pauses) to `StreamingTranscriber` in 100 ms frames, decoding every request
-synchronously (zero queueing: an accuracy figure, not a latency one), and prints
-the streaming WER beside `parley transcribe` on the same audio and model (always
-faster-whisper's own long-form path: the batched engine hands audio over 30 s to it).
+Feeds 169 s of real English (LibriVox + Common Voice + MFA read speech, 22 clips)
+to `StreamingTranscriber` in 100 ms frames, decoding every request synchronously
+(zero queueing: an accuracy figure, not a latency one), and prints the streaming
+WER beside `parley transcribe` on the same audio and model (always faster-whisper's
+own long-form path: the batched engine hands audio over 30 s to it).
+
+The clips are joined with each of several pause lengths (0.6, 0.8, 1.2 s) and the
+WERs are pooled. One layout alone is deterministic but narrow: a policy change
+alters every later prompt and window, which moves 2-3 of its ~50 errors either
+way by chance, and a rule tuned on one layout can miss what another shows.
 """
 
 from __future__ import annotations
@@ -45,16 +51,43 @@ def main(argv: list[str]) -> int:
     parser.add_argument("model", nargs="?", default="tiny.en")
     parser.add_argument("options", nargs="?", default="{}", help="PolicyOptions overrides (JSON)")
     parser.add_argument("--engine", choices=["whisper", "batched"], default="whisper")
-    args = parser.parse_args(argv)
-    model = args.model
-    overrides = json.loads(args.options)
-    info = resolve_asr(model)
-    engine = BatchedWhisperEngine(info) if args.engine == "batched" else WhisperEngine(info)
-    stream = build_stream(clean_english(), pause_s=0.8, name="clean-en")
-    audio = np.concatenate([stream.audio, np.zeros(16000, np.float32)])
-    policy = StreamingTranscriber(
-        VadStream(SileroVadModel()), replace(PolicyOptions(), **overrides), language="en"
+    parser.add_argument(
+        "--pauses", default="0.6,0.8,1.2", help="pauses between clips, one layout each (s)"
     )
+    args = parser.parse_args(argv)
+    options = replace(PolicyOptions(), **json.loads(args.options))
+    info = resolve_asr(args.model)
+    engine = BatchedWhisperEngine(info) if args.engine == "batched" else WhisperEngine(info)
+    clips = clean_english()
+    runs = []
+    for pause in (float(p) for p in args.pauses.split(",")):
+        stream = build_stream(clips, pause_s=pause, name=f"clean-en-{pause:g}")
+        decodes, text = replay(engine, stream.audio, options)
+        # The whole stream (> 30 s) takes faster-whisper's long-form path in either engine.
+        offline = transcribe_audio(engine, stream.audio, "en").text
+        runs.append({
+            "pause_s": pause, "audio_s": round(stream.duration_s, 1), "decodes": decodes,
+            "streaming_wer": round(wer(stream.reference, text), 4),
+            "offline_wer": round(wer(stream.reference, offline), 4),
+        })
+        print(json.dumps(runs[-1]), flush=True)
+    streaming = float(np.mean([r["streaming_wer"] for r in runs]))
+    offline_wer = float(np.mean([r["offline_wer"] for r in runs]))
+    print(json.dumps({
+        "model": args.model, "engine": args.engine, "options": json.loads(args.options),
+        "layouts": len(runs), "streaming_wer": round(streaming, 4),
+        "offline_wer": round(offline_wer, 4),
+        "ratio": round(streaming / offline_wer, 3) if offline_wer else None,
+    }))
+    return 0
+
+
+def replay(
+    engine: WhisperEngine | BatchedWhisperEngine, stream_audio: np.ndarray, options: PolicyOptions
+) -> tuple[int, str]:
+    """Stream `stream_audio` (then 1 s of silence) through the policy; (decodes, final text)."""
+    audio = np.concatenate([stream_audio, np.zeros(16000, np.float32)])
+    policy = StreamingTranscriber(VadStream(SileroVadModel()), options, language="en")
     finals: list[str] = []
     decodes = 0
 
@@ -70,14 +103,7 @@ def main(argv: list[str]) -> int:
         drain(i / 16000)
     policy.close(audio.size / 16000)
     drain(audio.size / 16000)
-    # The whole stream (> 30 s) takes faster-whisper's long-form path in either engine.
-    offline = transcribe_audio(engine, stream.audio, "en").text
-    print(json.dumps({
-        "model": model, "engine": args.engine, "options": overrides, "audio_s": round(stream.duration_s, 1),
-        "decodes": decodes, "streaming_wer": round(wer(stream.reference, " ".join(finals)), 4),
-        "offline_wer": round(wer(stream.reference, offline), 4),
-    }))
-    return 0
+    return decodes, " ".join(finals)
 
 
 if __name__ == "__main__":

@@ -80,6 +80,10 @@ class PolicyOptions:
     commit_min_probability: float = 0.1
     #: A word must end this long before the decoded window's end to be committed.
     commit_margin_s: float = 0.3
+    #: A final decode's closing sentence is dropped when its first word is one agreement
+    #: would doubt and a sentence ended before it: Whisper's "Alright, thanks. This is
+    #: the first one." over the silence after an utterance (see `_cut_closing`).
+    final_cut_closing: bool = True
     max_buffer_s: float = 12.0
     #: Already-finalized audio kept before new speech: Whisper hears each sentence
     #: in context instead of cold (its words are matched by time, not emitted again).
@@ -254,9 +258,27 @@ class StreamingTranscriber:
         left = self._speech_in(max(committed, begin), int(request.end_s * SAMPLE_RATE))
         return left >= _MISSED_SPEECH_S * SAMPLE_RATE
 
+    def _cut_closing(self, fresh: list[Word]) -> list[Word]:
+        """`fresh` without a closing sentence Whisper made up after the utterance.
+
+        A final decode has no later decode to disagree with it, so the hallucination
+        agreement keeps out of partials ("This" at p 0.01 after "thanks.") would go
+        straight into the final. The tell is the same: the sentence opens on a word
+        agreement doubts, right after a sentence of this utterance ended.
+        """
+        ends = [i for i, w in enumerate(fresh[:-1]) if w.ends_sentence]
+        i = ends[-1] + 1 if ends else 0
+        begin = self._endpoints[0][0] / SAMPLE_RATE
+        before = fresh[:i] or [w for w in (*self._final_words, *self._open) if w.end > begin]
+        if before and before[-1].ends_sentence and self._agreement.doubts(fresh[i]):
+            return fresh[:i]
+        return fresh
+
     def _on_final_result(self, request: AsrRequest, words: list[Word]) -> None:
         end = int(request.end_s * SAMPLE_RATE)
         fresh = self._agreement.new_part(words)
+        if self.opts.final_cut_closing and fresh:
+            fresh = self._cut_closing(fresh)
         if self._missed_speech(request, fresh, self._endpoints[0][0]):
             self._alone = True  # decode it again, alone (the endpoint stays)
         elif not fresh and self._tail and (self._alone or not words):

@@ -318,3 +318,36 @@ def test_an_improbable_tail_is_decoded_again_not_taken_as_final() -> None:
     assert any(isinstance(e, Partial) and "Thank" in e.unstable for e in events)
     assert asr.calls[-1].final
     assert final_text(events) == WORDS[:2]
+
+
+class ClosingGhost(ScriptedAsr):
+    """Final decodes close the utterance with a sentence nobody said, opening on
+    a word of probability `p` (Whisper's "thanks. This is the first one.")."""
+
+    def __init__(self, words: list[Word], p: float) -> None:
+        super().__init__(words)
+        self.ghost = [
+            Word(" This", 1.3, 1.5, p),
+            Word(" is", 1.5, 1.7, 0.5),
+            Word(" it.", 1.7, 1.9, 0.4),
+        ]
+
+    def __call__(self, req: AsrRequest) -> AsrResult:
+        result = super().__call__(req)
+        if not req.final:
+            return result
+        return AsrResult([*result.words, *(w.shifted(-req.start_s) for w in self.ghost)], "en")
+
+
+@pytest.mark.parametrize(
+    ("p", "cut", "kept"),
+    [(0.01, True, []), (0.01, False, ["This", "is", "it."]), (0.6, True, ["This", "is", "it."])],
+)
+def test_a_closing_sentence_opening_on_an_improbable_word_is_cut_from_the_final(
+    p: float, cut: bool, kept: list[str]
+) -> None:
+    asr = ClosingGhost(script(0.5, ["the", "quick."]), p)
+    opts = replace(PolicyOptions(), decode_interval_s=1.0, post_roll_s=0.35, final_cut_closing=cut)
+    _, events = run([silence(0.5), speech(1.5), silence(1.5)], asr, opts)
+    assert asr.calls[-1].final
+    assert final_text(events) == ["the", "quick.", *kept]
