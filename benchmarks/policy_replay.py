@@ -4,6 +4,7 @@
     python -m benchmarks.policy_replay tiny.en '{"agreement_n": 3}'  # PolicyOptions overrides
     python -m benchmarks.policy_replay tiny.en --engine batched      # the batched engine
     python -m benchmarks.policy_replay tiny.en --pauses 0.8          # one layout only
+    python -m benchmarks.policy_replay tiny.en --orders 3            # 3 clip orders x 3 pauses
 
 Feeds 169 s of real English (LibriVox + Common Voice + MFA read speech, 22 clips)
 to `StreamingTranscriber` in 100 ms frames, decoding every request synchronously
@@ -15,12 +16,16 @@ The clips are joined with each of several pause lengths (0.6, 0.8, 1.2 s) and th
 WERs are pooled. One layout alone is deterministic but narrow: a policy change
 alters every later prompt and window, which moves 2-3 of its ~50 errors either
 way by chance, and a rule tuned on one layout can miss what another shows.
+`--orders K` also shuffles the clips (K fixed orders, the first as listed): each
+order gives every clip other neighbours, hence other prompts and context audio,
+for more nearly independent samples of the same 392 words.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 from dataclasses import replace
 
@@ -46,6 +51,18 @@ def clean_english() -> list:  # type: ignore[type-arg]
     ]
 
 
+def clip_orders(clips: list, count: int) -> list[list]:  # type: ignore[type-arg]
+    """`count` fixed orders of `clips`: as given, then seeded shuffles (1, 2, ...)."""
+    if count < 1:
+        raise ValueError("count must be >= 1")
+    orders = [list(clips)]
+    for seed in range(1, count):
+        shuffled = list(clips)
+        random.Random(seed).shuffle(shuffled)
+        orders.append(shuffled)
+    return orders
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.policy_replay")
     parser.add_argument("model", nargs="?", default="tiny.en")
@@ -54,19 +71,25 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--pauses", default="0.6,0.8,1.2", help="pauses between clips, one layout each (s)"
     )
+    parser.add_argument(
+        "--orders", type=int, default=1, help="clip orders, each joined with every pause [1]"
+    )
     args = parser.parse_args(argv)
     options = replace(PolicyOptions(), **json.loads(args.options))
     info = resolve_asr(args.model)
     engine = BatchedWhisperEngine(info) if args.engine == "batched" else WhisperEngine(info)
-    clips = clean_english()
+    orders = clip_orders(clean_english(), args.orders)
+    layouts = [(o, float(p)) for o in range(len(orders)) for p in args.pauses.split(",")]
     runs = []
-    for pause in (float(p) for p in args.pauses.split(",")):
-        stream = build_stream(clips, pause_s=pause, name=f"clean-en-{pause:g}")
+    for order, pause in layouts:
+        suffix = f"-o{order}" if order else ""
+        stream = build_stream(orders[order], pause_s=pause, name=f"clean-en-{pause:g}{suffix}")
         decodes, text = replay(engine, stream.audio, options)
         # The whole stream (> 30 s) takes faster-whisper's long-form path in either engine.
         offline = transcribe_audio(engine, stream.audio, "en").text
         runs.append({
-            "pause_s": pause, "audio_s": round(stream.duration_s, 1), "decodes": decodes,
+            "order": order, "pause_s": pause, "audio_s": round(stream.duration_s, 1),
+            "decodes": decodes,
             "streaming_wer": round(wer(stream.reference, text), 4),
             "offline_wer": round(wer(stream.reference, offline), 4),
         })

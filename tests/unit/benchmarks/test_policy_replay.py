@@ -1,0 +1,17 @@
+import pytest
+
+from benchmarks.policy_replay import clip_orders
+
+
+def test_the_first_order_is_as_given_and_the_others_are_fixed_shuffles() -> None:
+    clips = list(range(22))
+    orders = clip_orders(clips, 3)
+    assert orders[0] == clips
+    assert all(sorted(o) == clips for o in orders)
+    assert orders[1] != clips and orders[2] != clips and orders[1] != orders[2]
+    assert clip_orders(clips, 3) == orders  # the same every run: replays stay comparable
+
+
+def test_at_least_one_order() -> None:
+    with pytest.raises(ValueError):
+        clip_orders([1, 2], 0)
