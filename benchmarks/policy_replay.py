@@ -78,22 +78,22 @@ def main(argv: list[str]) -> int:
     options = replace(PolicyOptions(), **json.loads(args.options))
     info = resolve_asr(args.model)
     engine = BatchedWhisperEngine(info) if args.engine == "batched" else WhisperEngine(info)
-    orders = clip_orders(clean_english(), args.orders)
-    layouts = [(o, float(p)) for o in range(len(orders)) for p in args.pauses.split(",")]
+    pauses = [float(p) for p in args.pauses.split(",")]
     runs = []
-    for order, pause in layouts:
-        suffix = f"-o{order}" if order else ""
-        stream = build_stream(orders[order], pause_s=pause, name=f"clean-en-{pause:g}{suffix}")
-        decodes, text = replay(engine, stream.audio, options)
-        # The whole stream (> 30 s) takes faster-whisper's long-form path in either engine.
-        offline = transcribe_audio(engine, stream.audio, "en").text
-        runs.append({
-            "order": order, "pause_s": pause, "audio_s": round(stream.duration_s, 1),
-            "decodes": decodes,
-            "streaming_wer": round(wer(stream.reference, text), 4),
-            "offline_wer": round(wer(stream.reference, offline), 4),
-        })
-        print(json.dumps(runs[-1]), flush=True)
+    for order, clips in enumerate(clip_orders(clean_english(), args.orders)):
+        for pause in pauses:
+            suffix = f"-o{order}" if order else ""
+            stream = build_stream(clips, pause_s=pause, name=f"clean-en-{pause:g}{suffix}")
+            decodes, text = replay(engine, stream.audio, options)
+            # The whole stream (> 30 s) takes faster-whisper's long-form path in either engine.
+            offline = transcribe_audio(engine, stream.audio, "en").text
+            runs.append({
+                "order": order, "pause_s": pause, "audio_s": round(stream.duration_s, 1),
+                "decodes": decodes,
+                "streaming_wer": round(wer(stream.reference, text), 4),
+                "offline_wer": round(wer(stream.reference, offline), 4),
+            })
+            print(json.dumps(runs[-1]), flush=True)
     streaming = float(np.mean([r["streaming_wer"] for r in runs]))
     offline_wer = float(np.mean([r["offline_wer"] for r in runs]))
     print(json.dumps({
