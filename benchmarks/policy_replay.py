@@ -3,6 +3,7 @@
     python -m benchmarks.policy_replay tiny.en                     # default options
     python -m benchmarks.policy_replay tiny.en '{"agreement_n": 3}'  # PolicyOptions overrides
     python -m benchmarks.policy_replay tiny.en --engine batched      # the batched engine
+    python -m benchmarks.policy_replay tiny.en --engine batched --batch '{"window_margin_s": 5}'
     python -m benchmarks.policy_replay tiny.en --pauses 0.8          # one layout only
     python -m benchmarks.policy_replay tiny.en --orders 3            # 3 clip orders x 3 pauses
 
@@ -32,7 +33,7 @@ from dataclasses import replace
 import numpy as np
 
 from benchmarks.data import build_stream, english_clips, wer
-from server.asr.batched import BatchedWhisperEngine
+from server.asr.batched import BatchedWhisperEngine, BatchOptions
 from server.asr.whisper import WhisperEngine
 from server.audio.vad import SileroVadModel, VadStream
 from server.models.resolve import resolve_asr
@@ -69,6 +70,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("options", nargs="?", default="{}", help="PolicyOptions overrides (JSON)")
     parser.add_argument("--engine", choices=["whisper", "batched"], default="whisper")
     parser.add_argument(
+        "--batch", default="{}", help="BatchOptions overrides for --engine batched (JSON)"
+    )
+    parser.add_argument(
         "--pauses", default="0.6,0.8,1.2", help="pauses between clips, one layout each (s)"
     )
     parser.add_argument(
@@ -76,8 +80,15 @@ def main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
     options = replace(PolicyOptions(), **json.loads(args.options))
+    batch = json.loads(args.batch)
+    if batch and args.engine != "batched":
+        parser.error("--batch needs --engine batched")
     info = resolve_asr(args.model)
-    engine = BatchedWhisperEngine(info) if args.engine == "batched" else WhisperEngine(info)
+    engine = (
+        BatchedWhisperEngine(info, batch=BatchOptions(**batch))
+        if args.engine == "batched"
+        else WhisperEngine(info)
+    )
     pauses = [float(p) for p in args.pauses.split(",")]
     runs = []
     for order, clips in enumerate(clip_orders(clean_english(), args.orders)):
@@ -97,7 +108,7 @@ def main(argv: list[str]) -> int:
     streaming = float(np.mean([r["streaming_wer"] for r in runs]))
     offline_wer = float(np.mean([r["offline_wer"] for r in runs]))
     print(json.dumps({
-        "model": args.model, "engine": args.engine, "options": json.loads(args.options),
+        "model": args.model, "engine": args.engine, "batch": batch, "options": json.loads(args.options),
         "layouts": len(runs), "streaming_wer": round(streaming, 4),
         "offline_wer": round(offline_wer, 4),
         "ratio": round(streaming / offline_wer, 3) if offline_wer else None,

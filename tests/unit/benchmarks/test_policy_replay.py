@@ -1,6 +1,6 @@
 import pytest
 
-from benchmarks.policy_replay import clip_orders
+from benchmarks.policy_replay import clip_orders, main
 
 
 def test_the_first_order_is_as_given_and_the_others_are_fixed_shuffles() -> None:
@@ -15,3 +15,12 @@ def test_the_first_order_is_as_given_and_the_others_are_fixed_shuffles() -> None
 def test_at_least_one_order() -> None:
     with pytest.raises(ValueError):
         clip_orders([1, 2], 0)
+
+
+def test_batch_options_without_the_batched_engine_are_refused_before_loading_a_model(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["no-such-model", "--batch", '{"window_margin_s": 5}'])
+    assert exc.value.code == 2
+    assert "--batch needs --engine batched" in capsys.readouterr().err
