@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from server.asr.batched import BatchOptions
 from server.asr.whisper import AsrOptions
 from server.streaming.policy import PolicyOptions
 
@@ -69,6 +70,8 @@ class ServerConfig:
     #: "whisper": faster-whisper's transcribe, one request per model call; "batched":
     #: `server.asr.batched` (many sessions' requests per call, shorter encoder windows).
     asr_engine: Literal["whisper", "batched"] = "whisper"
+    #: The batched engine's options (encoder windows...); unused by "whisper".
+    batch: BatchOptions = field(default_factory=BatchOptions)
     mt_models: tuple[str, ...] = ("zh-en",)
     asr: AsrOptions = field(default_factory=AsrOptions)
     mt_compute_type: str = "int8"

@@ -44,7 +44,7 @@ class Services:
         """Resolve and load every model named in the config (blocking; call once)."""
         asr_info = resolve_asr(config.asr_model)
         engine = (
-            BatchedWhisperEngine(asr_info, config.asr)
+            BatchedWhisperEngine(asr_info, config.asr, config.batch)
             if config.asr_engine == "batched"
             else WhisperEngine(asr_info, config.asr)
         )

@@ -1,0 +1,35 @@
+"""`parley serve` flags that reach the config object (server/cli.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.cli import build_parser, config_from_args, parse_windows
+from server.config import ServerConfig
+from server.errors import ParleyError
+
+
+def serve_config(*flags: str) -> ServerConfig:
+    return config_from_args(build_parser().parse_args(["serve", *flags]))
+
+
+def test_asr_windows_reach_the_batched_engine_options() -> None:
+    assert serve_config().batch.window_buckets_s == (10.0, 15.0, 20.0, 30.0)
+    assert serve_config("--asr-windows", "20").batch.window_buckets_s == (20.0, 30.0)
+    assert serve_config("--asr-windows", " 15, 20 ,30").batch.window_buckets_s == (15.0, 20.0, 30.0)
+
+
+def test_asr_windows_come_from_the_environment_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PARLEY_ASR_WINDOWS", "20,30")
+    assert serve_config().batch.window_buckets_s == (20.0, 30.0)
+    assert serve_config("--asr-windows", "10").batch.window_buckets_s == (10.0, 30.0)  # flag wins
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [("10,abc", "could not convert"), ("45", "outside"), ("", "at least one"), ("10,10", "repeat")],
+)
+def test_bad_asr_windows_are_a_clear_error(raw: str, why: str) -> None:
+    with pytest.raises(ParleyError) as exc:
+        parse_windows(raw)
+    assert exc.value.message.startswith(f"--asr-windows {raw!r}:") and why in exc.value.message
