@@ -6,6 +6,7 @@ detection); models from the cache (`parley models pull tiny.en base`).
 
 from __future__ import annotations
 
+import asyncio
 from functools import cache
 from itertools import pairwise
 
@@ -13,9 +14,11 @@ import numpy as np
 import pytest
 
 from benchmarks.data import Clip, dutch_clips, english_clips, load_audio_16k, wer
-from server.asr.batched import BatchedWhisperEngine
+from server.asr.batched import BatchedWhisperEngine, BatchOptions
 from server.asr.whisper import AsrOptions, WhisperEngine
+from server.cli import build_parser, config_from_args
 from server.models.resolve import resolve_asr
+from server.services import Services
 from server.streaming.events import AsrRequest
 from server.streaming.words import Word, join_words
 
@@ -184,3 +187,17 @@ def test_base_translates_dutch_to_english_and_detects_the_language() -> None:
     hyps = [join_words(d.result.words) for d in transcribed]
     # Measured 0.58 for this engine and 0.59 for faster-whisper on 11 clips of 4-8 s.
     assert wer(refs, hyps, normalize=False) < 0.7, hyps
+
+
+def test_serve_flags_choose_the_batched_engine_and_its_windows() -> None:
+    args = build_parser().parse_args([
+        "serve", "--asr-model", "tiny.en", "--no-mt", "--asr-engine", "batched",
+        "--asr-windows", "20",
+    ])
+    services = Services.load(config_from_args(args))
+    try:
+        engine = services.asr.engine
+        assert isinstance(engine, BatchedWhisperEngine)
+        assert engine.batch_opts == BatchOptions(window_buckets_s=(20.0, 30.0))
+    finally:
+        asyncio.run(services.aclose())
