@@ -79,7 +79,8 @@ def main(argv: list[str]) -> int:
         "--orders", type=int, default=1, help="clip orders, each joined with every pause [1]"
     )
     args = parser.parse_args(argv)
-    options = replace(PolicyOptions(), **json.loads(args.options))
+    overrides = json.loads(args.options)
+    options = replace(PolicyOptions(), **overrides)
     batch = json.loads(args.batch)
     if batch and args.engine != "batched":
         parser.error("--batch needs --engine batched")
@@ -108,7 +109,7 @@ def main(argv: list[str]) -> int:
     streaming = float(np.mean([r["streaming_wer"] for r in runs]))
     offline_wer = float(np.mean([r["offline_wer"] for r in runs]))
     print(json.dumps({
-        "model": args.model, "engine": args.engine, "batch": batch, "options": json.loads(args.options),
+        "model": args.model, "engine": args.engine, "batch": batch, "options": overrides,
         "layouts": len(runs), "streaming_wer": round(streaming, 4),
         "offline_wer": round(offline_wer, 4),
         "ratio": round(streaming / offline_wer, 3) if offline_wer else None,

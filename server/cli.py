@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
              " of many sessions' requests with shorter windows (server/asr/batched.py)")
     add(s, "--asr-windows", default=",".join(f"{w:g}" for w in BatchOptions().window_buckets_s),
         help="batched engine: encoder window lengths in seconds (comma-separated; each decode"
-             " takes the shortest that holds its audio plus 3 s; 30 is always added). '20,30'"
+             " takes the shortest that holds its audio plus"
+             f" {BatchOptions().window_margin_s:g} s; 30 is always added). '20,30'"
              " is as accurate as the whisper engine on tiny.en, at more CPU per decode")
     add(s, "--compute-type", default="int8", help="CTranslate2 compute type for both models")
     add(s, "--threads", type=int, default=0, help="CPU threads per model call (0: all cores)")
@@ -129,7 +130,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         port=args.port,
         asr_model=args.asr_model,
         asr_engine=args.asr_engine,
-        batch=replace(base.batch, window_buckets_s=parse_windows(args.asr_windows)),
+        batch=with_windows(base.batch, args.asr_windows),
         mt_models=tuple(mt),
         asr=replace(base.asr, compute_type=args.compute_type, cpu_threads=args.threads),
         mt_compute_type=args.compute_type,
@@ -153,14 +154,13 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     )
 
 
-def parse_windows(raw: str) -> tuple[float, ...]:
-    """`--asr-windows`: "10,15,20,30" -> (10.0, 15.0, 20.0, 30.0), or ParleyError."""
+def with_windows(batch: BatchOptions, raw: str) -> BatchOptions:
+    """`batch` with the `--asr-windows` value "10,15,20" (BatchOptions validates it and adds
+    30), or ParleyError."""
     try:
-        windows = tuple(float(w) for w in raw.split(",") if w.strip())
-        BatchOptions(window_buckets_s=windows)
+        return replace(batch, window_buckets_s=tuple(float(w) for w in raw.split(",") if w.strip()))
     except ValueError as exc:
         raise ParleyError(f"--asr-windows {raw!r}: {exc}") from exc
-    return windows
 
 
 def main(argv: list[str] | None = None) -> int:

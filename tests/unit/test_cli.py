@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.cli import build_parser, config_from_args, parse_windows
+from server.asr.batched import BatchOptions
+from server.cli import build_parser, config_from_args, with_windows
 from server.config import ServerConfig
 from server.errors import ParleyError
 
@@ -31,5 +32,5 @@ def test_asr_windows_come_from_the_environment_too(monkeypatch: pytest.MonkeyPat
 )
 def test_bad_asr_windows_are_a_clear_error(raw: str, why: str) -> None:
     with pytest.raises(ParleyError) as exc:
-        parse_windows(raw)
+        with_windows(BatchOptions(), raw)
     assert exc.value.message.startswith(f"--asr-windows {raw!r}:") and why in exc.value.message
