@@ -1,7 +1,7 @@
 """Micro-benchmark of the recognition engines on real speech (issue 7: one model, many sessions).
 
     python -m benchmarks.asr_engine [--model tiny.en] [--threads 2] [--runs 3] [--clips 0]
-                                    [--sections window,batch,align,prompt]
+                                    [--sections window,batch,align,prompt,workers]
 
 Prints Markdown tables. Speech: every English clip of 2-8 s (LibriVox + MFA corpus,
 `benchmarks.data.english_clips`); each clip's prompt is the reference text of the clip
@@ -17,6 +17,10 @@ less disturbed than wall time when other work shares the cores. WER is scored on
    and per request, and the throughput gain over the same requests decoded one by one.
 3. align: word timestamps (cross-attention alignment) vs none, batch 1 and 8.
 4. prompt: how prompts of different lengths share a call (bucket / group / truncate).
+5. workers: parallel model calls on one model (`AsrOptions.workers`, CTranslate2 replicas)
+   x threads per call, for both engines: one call alone (a single session's latency) and
+   as many concurrent callers as workers (throughput), against 1 worker x CTranslate2's
+   default threads.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +39,7 @@ from benchmarks.data import english_clips, load_audio_16k, wer
 from server.asr.batched import BatchedWhisperEngine, BatchOptions
 from server.asr.whisper import AsrOptions, WhisperEngine
 from server.models.resolve import resolve_asr
+from server.models.types import AsrModelInfo
 from server.streaming.events import AsrRequest
 from server.streaming.words import join_words
 
@@ -207,6 +213,39 @@ def section_prompt(items: list[Item], engines: dict[str, BatchedWhisperEngine], 
         print(f"| {label} | {per_batch:.1f} | {t.wall_ms:.0f} | {err:.3f} |")
 
 
+#: (workers, threads per call) compared by section 5; the first (threads 0: CTranslate2's
+#: default, 4) is the baseline.
+WORKER_CONFIGS = ((1, 0), (1, 1), (1, 2), (2, 1), (2, 2))
+
+
+def run_parallel(eng: WhisperEngine, reqs: list[AsrRequest], callers: int) -> Callable[[], object]:
+    """Every request, `callers` at a time from as many threads (sessions on the scheduler)."""
+
+    def run() -> object:
+        with ThreadPoolExecutor(callers) as pool:
+            return list(pool.map(eng.transcribe, reqs))
+
+    return run
+
+
+def section_workers(items: list[Item], model: AsrModelInfo, runs: int) -> None:
+    print(f"\n### 5. Parallel workers on one model ({len(items)} clips of 2-8 s, {runs} runs)\n")
+    print("| engine | workers x threads | alone ms/request | vs baseline "
+          "| all workers busy ms/request | throughput vs baseline |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    reqs = [it.request(i) for i, it in enumerate(items)]
+    for kind, cls in (("whisper", WhisperEngine), ("batched", BatchedWhisperEngine)):
+        base: tuple[float, float] | None = None
+        for workers, threads in WORKER_CONFIGS:
+            eng = cls(model, AsrOptions(cpu_threads=threads, workers=workers))
+            eng.transcribe(reqs[0])
+            alone = timed(run_single(eng, reqs), len(reqs), runs).wall_ms
+            busy = timed(run_parallel(eng, reqs, workers), len(reqs), runs).wall_ms
+            base = base or (alone, busy)
+            print(f"| {kind} | {workers} x {threads} | {alone:.0f} | {base[0] / alone:.2f}x "
+                  f"| {busy:.0f} | {base[1] / busy:.2f}x |")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -215,12 +254,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--clips", type=int, default=0, help="use only the first N clips (0: all)")
-    ap.add_argument("--sections", default="window,batch,align,prompt")
+    ap.add_argument("--sections", default="window,batch,align,prompt,workers")
     args = ap.parse_args(argv)
     sections = set(args.sections.split(","))
 
     info = resolve_asr(args.model)
-    asr = AsrOptions(cpu_threads=args.threads)
+    asr = AsrOptions(cpu_threads=args.threads, workers=1)
     items = load_items(2.0, 8.0, args.clips)
     print(f"## ASR engine micro-benchmark: {info.name}, int8, {args.threads} threads, greedy\n")
     print(f"{len(items)} clips, {sum(it.seconds for it in items):.0f} s of speech.")
@@ -279,6 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if "align" in sections:
         section_align(items, default, args.runs)
+    if "workers" in sections:
+        section_workers(items, info, args.runs)
     if "prompt" in sections:
         section_prompt(
             items,

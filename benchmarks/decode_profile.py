@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from benchmarks.data import english_clips, load_audio_16k
 from server.asr.batched import BatchedWhisperEngine
-from server.asr.whisper import WhisperEngine
+from server.asr.whisper import AsrOptions, WhisperEngine
 from server.models.resolve import resolve_asr
 from server.streaming.events import AsrRequest
 
@@ -77,7 +77,9 @@ def main(argv: list[str]) -> int:
           f"({sum(a.size for a in audios) / 16000 / len(audios):.1f} s on average), {calls} calls\n")
     print("| engine | stage | ms / call | share of wall |")
     print("| --- | --- | ---: | ---: |")
-    for name, engine in (("whisper", WhisperEngine(info)), ("batched", BatchedWhisperEngine(info))):
+    one = AsrOptions(workers=1)  # one call at a time
+    for name, engine in (("whisper", WhisperEngine(info, one)),
+                         ("batched", BatchedWhisperEngine(info, one))):
         stats = profile(engine, requests, args.runs)
         total = stats.total_tt  # type: ignore[attr-defined]
         print(f"| {name} | total | {1000 * total / calls:.0f} | 100 % |")

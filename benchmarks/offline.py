@@ -17,7 +17,7 @@ from server.transcribe import SAMPLE_RATE, transcribe_audio
 
 
 def load_engine(model: str, threads: int = 0) -> WhisperEngine:
-    engine = WhisperEngine(resolve_asr(model), AsrOptions(cpu_threads=threads))
+    engine = WhisperEngine(resolve_asr(model), AsrOptions(cpu_threads=threads, workers=1))
     engine.warm_up()
     return engine
 

@@ -34,12 +34,15 @@ import numpy as np
 
 from benchmarks.data import build_stream, english_clips, wer
 from server.asr.batched import BatchedWhisperEngine, BatchOptions
-from server.asr.whisper import WhisperEngine
+from server.asr.whisper import AsrOptions, WhisperEngine
 from server.audio.vad import SileroVadModel, VadStream
 from server.models.resolve import resolve_asr
 from server.streaming.events import Final
 from server.streaming.policy import PolicyOptions, StreamingTranscriber
 from server.transcribe import transcribe_audio
+
+#: Decodes run one after another here: one worker (threads auto).
+SEQUENTIAL = AsrOptions(workers=1)
 
 
 def clean_english() -> list:  # type: ignore[type-arg]
@@ -86,9 +89,9 @@ def main(argv: list[str]) -> int:
         parser.error("--batch needs --engine batched")
     info = resolve_asr(args.model)
     engine = (
-        BatchedWhisperEngine(info, batch=BatchOptions(**batch))
+        BatchedWhisperEngine(info, SEQUENTIAL, BatchOptions(**batch))
         if args.engine == "batched"
-        else WhisperEngine(info)
+        else WhisperEngine(info, SEQUENTIAL)
     )
     pauses = [float(p) for p in args.pauses.split(",")]
     runs = []

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from server.asr.batched import BatchOptions
+from server.asr.whisper import AsrOptions
 from server.config import Limits, Security, ServerConfig
 from server.errors import ParleyError
 
@@ -66,7 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
              f" {BatchOptions().window_margin_s:g} s; 30 is always added). '20,30'"
              " is as accurate as the whisper engine on tiny.en, at more CPU per decode")
     add(s, "--compute-type", default="int8", help="CTranslate2 compute type for both models")
-    add(s, "--threads", type=int, default=0, help="CPU threads per model call (0: all cores)")
+    add(s, "--threads", type=int, default=AsrOptions.cpu_threads,
+        help="CPU threads per recognition call (0: auto, 2 on 2 cores; see --asr-workers)")
+    add(s, "--asr-workers", type=int, default=AsrOptions.workers,
+        help="recognition calls that run at once on the one shared model (CTranslate2 replicas"
+             " share its weights), so sessions decode in parallel instead of queueing. 0: auto,"
+             " one per core up to 4, with --threads keeping busy workers at <= 2 threads a core")
     add(s, "--max-sessions", type=int, default=Limits.max_sessions, help="concurrent speaker sessions")
     add(s, "--max-frame-bytes", type=int, default=Limits.max_frame_bytes, help="largest audio frame")
     add(s, "--config", type=Path, default=None, help="TOML file with [server] settings (flags win)")
@@ -132,7 +138,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         asr_engine=args.asr_engine,
         batch=with_windows(base.batch, args.asr_windows),
         mt_models=tuple(mt),
-        asr=replace(base.asr, compute_type=args.compute_type, cpu_threads=args.threads),
+        asr=asr_options(base.asr, args),
         mt_compute_type=args.compute_type,
         limits=replace(
             base.limits, max_sessions=args.max_sessions, max_frame_bytes=args.max_frame_bytes,
@@ -152,6 +158,16 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         resume_grace_s=args.resume_grace_s,
         drain_timeout_s=args.drain_timeout_s,
     )
+
+
+def asr_options(asr: AsrOptions, args: argparse.Namespace) -> AsrOptions:
+    """`asr` with the serve flags for compute type, threads and workers, or ParleyError."""
+    try:
+        return replace(
+            asr, compute_type=args.compute_type, cpu_threads=args.threads, workers=args.asr_workers
+        )
+    except ValueError as exc:
+        raise ParleyError(f"--threads / --asr-workers: {exc}") from exc
 
 
 def with_windows(batch: BatchOptions, raw: str) -> BatchOptions:

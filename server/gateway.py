@@ -206,6 +206,8 @@ class Gateway:
             asr_queue_depth=svc.asr.depth,
             draining=not self.accepting,
             max_sessions=svc.config.limits.max_sessions,
+            asr_workers=svc.asr.opts.workers,
+            asr_busy_workers=svc.asr.busy,
             mt=tuple(
                 MtStats(s.name, st.batches, st.requests, st.dropped, st.failed,
                         st.largest_batch, st.queued)

@@ -145,6 +145,8 @@ class Snapshot:
     asr_queue_depth: int
     draining: bool
     max_sessions: int
+    asr_workers: int = 1
+    asr_busy_workers: int = 0
     mt: tuple[MtStats, ...] = ()
 
 
@@ -218,8 +220,12 @@ class ServerMetrics:
         lines += gauge("parley_draining", "1 while shutting down (not accepting sessions).",
                        [((), 1 if snap.draining else 0)])
         lines += gauge("parley_asr_queue_depth",
-                       "Recognition requests submitted and not finished (all sessions).",
+                       "Recognition requests waiting for a worker (all sessions).",
                        [((), snap.asr_queue_depth)])
+        lines += gauge("parley_asr_workers", "Recognition calls that can run at once.",
+                       [((), snap.asr_workers)])
+        lines += gauge("parley_asr_busy_workers", "Recognition calls running now.",
+                       [((), snap.asr_busy_workers)])
         for metric in (self.sessions, self.resumes, self.audio, self.finals, self.errors,
                        self.rejections):
             lines += metric.render()

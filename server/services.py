@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from server.asr.batched import BatchedWhisperEngine
-from server.asr.scheduler import AsrScheduler
+from server.asr.scheduler import AsrScheduler, SchedulerOptions
 from server.asr.whisper import WhisperEngine
 from server.audio.vad import SileroVadModel, VadStream
 from server.config import ServerConfig
@@ -52,7 +52,8 @@ class Services:
         infos = [resolve_mt(spec) for spec in config.mt_models]
         opts = TranslatorOptions(compute_type=config.mt_compute_type)
         router = TranslationRouter([TranslationScheduler(Translator(i, opts)) for i in infos])
-        return cls(config, asr_info, AsrScheduler(engine), SileroVadModel(), infos, router)
+        asr = AsrScheduler(engine, SchedulerOptions(workers=engine.opts.workers))
+        return cls(config, asr_info, asr, SileroVadModel(), infos, router)
 
     async def start(self) -> None:
         await self.mt.start()

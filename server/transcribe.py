@@ -58,7 +58,7 @@ def transcribe_audio(
 
 def run_transcribe(args: argparse.Namespace) -> int:
     info = resolve_asr(args.model)
-    engine = WhisperEngine(info, replace(AsrOptions(), compute_type=args.compute_type))
+    engine = WhisperEngine(info, AsrOptions(compute_type=args.compute_type, workers=1))
     result = transcribe_audio(engine, load_audio(args.file), args.language)
     translation = None
     target = args.translate_to

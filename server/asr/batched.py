@@ -22,13 +22,16 @@ batch of requests together:
 6. `align` (cross-attention DTW) once per window and language for word timestamps, with
    faster-whisper's own word splitting and timing clean-up, per request.
 
-Not thread-safe, like `WhisperEngine`: one worker thread owns it.
+Like `WhisperEngine`, up to `AsrOptions.workers` threads may call it at once: the model
+calls go to CTranslate2's replicas, the per-call state lives in the call's own jobs, and
+the shared counters take a lock.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 import zlib
 from collections.abc import Iterable, Sequence
@@ -406,6 +409,7 @@ class BatchedWhisperEngine(WhisperEngine):
         self.batch_opts = batch or BatchOptions()
         self._mel = MelExtractor(self._model.feature_extractor)
         self._tokenizers: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()  # guards `stats` and `_tokenizers` across workers
         #: Counters for metrics and benchmarks (monotonic).
         self.stats: dict[str, int] = dict.fromkeys(
             ("requests", "encodes", "generates", "retries", "silent"), 0
@@ -443,7 +447,7 @@ class BatchedWhisperEngine(WhisperEngine):
             for job, result in self._run(jobs[k : k + size], task, word_timestamps):
                 results[job.index] = result
         elapsed = time.perf_counter() - t0
-        self.stats["requests"] += len(requests)
+        self._count("requests", len(requests))
         out: list[Decode] = []
         for r in results:
             assert r is not None
@@ -487,7 +491,7 @@ class BatchedWhisperEngine(WhisperEngine):
                     items.append((h, encoded, row))
         if suspects:
             # Short windows make Whisper repeat itself: decode these on its native window.
-            self.stats["retries"] += len(suspects)
+            self._count("retries", len(suspects))
             log.debug("re-decoding %d of %d requests on 30 s", len(suspects), len(jobs))
             again, encoded = self._decode(suspects, MAX_WINDOW_S, task, final=True)
             items += [(h, encoded, row) for row, h in enumerate(again)]
@@ -514,15 +518,20 @@ class BatchedWhisperEngine(WhisperEngine):
         from faster_whisper.tokenizer import _LANGUAGE_CODES, Tokenizer
 
         key = (language, task)
-        tok = self._tokenizers.get(key)
-        if tok is None:
-            if self.info.multilingual and language not in _LANGUAGE_CODES:
-                raise UnsupportedError(f"Whisper does not know the language {language!r}")
-            tok = Tokenizer(
-                self._model.hf_tokenizer, self.info.multilingual, task=task, language=language
-            )
-            self._tokenizers[key] = tok
+        with self._lock:
+            tok = self._tokenizers.get(key)
+            if tok is None:
+                if self.info.multilingual and language not in _LANGUAGE_CODES:
+                    raise UnsupportedError(f"Whisper does not know the language {language!r}")
+                tok = Tokenizer(
+                    self._model.hf_tokenizer, self.info.multilingual, task=task, language=language
+                )
+                self._tokenizers[key] = tok
         return tok
+
+    def _count(self, name: str, n: int) -> None:
+        with self._lock:
+            self.stats[name] += n
 
     def _decode(
         self, jobs: list[_Job], window_s: float, task: Task, *, final: bool
@@ -579,7 +588,7 @@ class BatchedWhisperEngine(WhisperEngine):
                 features = ctranslate2.StorageView.from_array(rows)
             budget = max(budgets[i] for i in indices)
             tok0 = jobs[indices[0]].tokenizer
-            self.stats["generates"] += 1
+            self._count("generates", 1)
             results = ct2.generate(
                 features,
                 prompts,
@@ -615,7 +624,7 @@ class BatchedWhisperEngine(WhisperEngine):
         for k in range(0, len(jobs), size):
             batch = stack_window([j.features for j in jobs[k : k + size]], frames)
             parts.append(ct2.encode(ctranslate2.StorageView.from_array(batch)))
-            self.stats["encodes"] += 1
+            self._count("encodes", 1)
         if len(parts) == 1:
             return parts[0]
         rows = np.concatenate([np.asarray(p) for p in parts], axis=0)
@@ -632,7 +641,7 @@ class BatchedWhisperEngine(WhisperEngine):
         logprob = avg_logprob(float(res.scores[0]), len(tokens))
         no_speech = float(res.no_speech_prob)
         if is_silence(no_speech, logprob, self.opts):
-            self.stats["silent"] += 1
+            self._count("silent", 1)
             return _Hypothesis(job, [], suspect=False, no_speech_prob=no_speech)
         segments = split_segments(
             tokens, timestamp_begin=tok.timestamp_begin, eot=tok.eot, audio_s=job.audio_s
@@ -707,7 +716,7 @@ class BatchedWhisperEngine(WhisperEngine):
                 if words and hyp.no_speech_prob > self.opts.no_speech_threshold:
                     mean = sum(w.probability for w in words) / len(words)
                     if mean < self.batch_opts.min_word_probability:
-                        self.stats["silent"] += 1
+                        self._count("silent", 1)
                         words = []
                 words_of[hyp.job.index] = words
         return [

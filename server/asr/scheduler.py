@@ -1,15 +1,22 @@
 """Runs recognition off the event loop, for every session, on one shared model.
 
-Sessions submit requests here. A single worker owns the model: whenever it is
-free it takes every ready request (up to `max_batch`, waiting at most
+Sessions submit requests here. `workers` engine calls run at once (the engine
+was loaded with as many CTranslate2 replicas, which share the weights). A free
+worker takes its share of the ready requests (an equal split among all the
+workers, up to `max_batch`; when no other worker is free it first waits up to
 `max_wait_s` for companions) and decodes them in one engine call when the
-engine can batch (`transcribe_batch`), else one after another. Each session
-keeps at most one decode in flight (the policy's invariant), so FIFO order is
-also fair: no session can take two places in a batch, none waits more than one
-batch behind another.
+engine can batch (`transcribe_batch`), else one after another. On CPU, parallel
+calls beat batching: on 2 cores a batch of two cost 0.85x two single calls,
+while two calls side by side took about what one does
+(`python -m benchmarks.asr_engine --sections workers`).
 
-The scheduler also measures its own load (busy fraction and queue wait,
-exponentially averaged): admission control and adaptive cadence read it.
+Each session keeps at most one decode in flight (the policy's invariant), so
+FIFO order is also fair: no session can take two places in a batch, none waits
+more than one batch behind another.
+
+The scheduler also measures its own load (busy fraction of the workers and
+queue wait, exponentially averaged): admission control and adaptive cadence
+read it.
 """
 
 from __future__ import annotations
@@ -44,11 +51,17 @@ class BatchEngine(Protocol):
 
 @dataclass(frozen=True)
 class SchedulerOptions:
+    #: Engine calls in flight at once (the engine's `AsrOptions.workers`).
+    workers: int = 1
     max_batch: int = 8
     #: How long a lone request waits for companions when the worker is idle.
     max_wait_s: float = 0.005
     #: Smoothing of the load figures (per batch).
     ewma: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.workers < 1 or self.max_batch < 1:
+            raise ValueError("workers and max_batch must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -71,12 +84,18 @@ class AsrScheduler:
     def __init__(self, engine: Engine, options: SchedulerOptions | None = None) -> None:
         self.engine = engine
         self.opts = options or SchedulerOptions()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-asr")
+        workers = self.opts.workers
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="parley-asr")
         self._queue: deque[_Item] = deque()
         self._wakeup = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
-        self._busy_since: float | None = None
+        self._calls: set[asyncio.Task[None]] = set()
+        self._free = workers  # workers not given a call
+        self._busy = 0  # calls running in the engine
         self._last_end = time.monotonic()
+        # Busy worker-seconds since `_sample_start`, integrated at every call start/end.
+        self._busy_area = 0.0
+        self._mark = self._sample_start = self._last_end
         #: Load figures, smoothed: fraction of time the model is busy, queue wait.
         self.utilization = 0.0
         self.queue_wait_s = 0.0
@@ -89,6 +108,11 @@ class AsrScheduler:
         """Requests waiting (not yet in the model)."""
         return len(self._queue)
 
+    @property
+    def busy(self) -> int:
+        """Engine calls running now (at most `opts.workers`)."""
+        return self._busy
+
     async def transcribe(self, request: AsrRequest, task: Task = "transcribe") -> Timed:
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._run(), name="parley-asr-scheduler")
@@ -98,41 +122,56 @@ class AsrScheduler:
         return await future
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            while not self._queue:
+            while not (self._queue and self._free > 0):
                 self._wakeup.clear()
                 await self._wakeup.wait()
-            if len(self._queue) < self.opts.max_batch and self.opts.max_wait_s > 0:
+            # Wait for companions only when they would share a call: a request that
+            # arrives during the wait gets a worker of its own while one is free.
+            if self._free <= len(self._queue) < self.opts.max_batch and self.opts.max_wait_s > 0:
                 await asyncio.sleep(self.opts.max_wait_s)
-            batch = self._take()
+            # An equal share per worker, busy ones included: the next to finish takes
+            # the rest, so no request waits behind a batch its peers made too long.
+            batch = self._take(-(-len(self._queue) // self.opts.workers))
             if not batch:
                 continue
-            start = time.monotonic()
-            idle = start - self._last_end
-            try:
-                decodes = await loop.run_in_executor(self._executor, self._decode, batch)
-            except Exception as exc:  # the model failed: every waiter hears it, others go on
-                log.exception("ASR batch of %d failed", len(batch))
-                error = exc if isinstance(exc, ModelError) else ModelError(
-                    f"speech recognition failed: {type(exc).__name__}"
-                )
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(error)
-                continue
-            finally:
-                self._last_end = time.monotonic()
-            busy = self._last_end - start
-            self._account(busy, idle, batch, start)
-            for item, decode in zip(batch, decodes, strict=True):
-                if not item.future.done():  # the session may have gone away
-                    item.future.set_result(
-                        Timed(decode, start - item.submitted, decode.asr_s, len(batch))
-                    )
+            self._free -= 1
+            call = asyncio.create_task(self._call(batch), name="parley-asr-call")
+            self._calls.add(call)
+            call.add_done_callback(self._calls.discard)
 
-    def _take(self) -> list[_Item]:
-        """The oldest ready requests of one task, up to max_batch, skipping cancelled ones."""
+    async def _call(self, batch: list[_Item]) -> None:
+        """One engine call on a free worker; the worker is free again when it returns."""
+        start = time.monotonic()
+        self._integrate(start, +1)
+        try:
+            decodes = await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._decode, batch
+            )
+        except Exception as exc:  # the model failed: every waiter hears it, others go on
+            log.exception("ASR batch of %d failed", len(batch))
+            error = exc if isinstance(exc, ModelError) else ModelError(
+                f"speech recognition failed: {type(exc).__name__}"
+            )
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(error)
+            return
+        finally:
+            self._last_end = time.monotonic()
+            self._integrate(self._last_end, -1)
+            self._free += 1
+            self._wakeup.set()
+        self._account(batch, start)
+        for item, decode in zip(batch, decodes, strict=True):
+            if not item.future.done():  # the session may have gone away
+                item.future.set_result(
+                    Timed(decode, start - item.submitted, decode.asr_s, len(batch))
+                )
+
+    def _take(self, share: int) -> list[_Item]:
+        """The oldest ready requests of one task, up to `share` and max_batch, skipping
+        cancelled ones."""
         while self._queue and self._queue[0].future.done():
             self._queue.popleft()
         if not self._queue:
@@ -140,7 +179,7 @@ class AsrScheduler:
         task = self._queue[0].task
         batch: list[_Item] = []
         keep: deque[_Item] = deque()
-        while self._queue and len(batch) < self.opts.max_batch:
+        while self._queue and len(batch) < min(share, self.opts.max_batch):
             item = self._queue.popleft()
             if item.future.done():
                 continue
@@ -155,9 +194,18 @@ class AsrScheduler:
             return self.engine.transcribe_batch(requests, task)
         return [self.engine.transcribe(r, task) for r in requests]
 
-    def _account(self, busy: float, idle: float, batch: list[_Item], start: float) -> None:
+    def _integrate(self, now: float, change: int) -> None:
+        self._busy_area += self._busy * (now - self._mark)
+        self._mark = now
+        self._busy += change
+
+    def _account(self, batch: list[_Item], start: float) -> None:
+        """After each call: the pool's busy share since the previous call ended."""
         a = self.opts.ewma
-        share = busy / max(busy + idle, 1e-6)
+        now = self._mark
+        span = max(now - self._sample_start, 1e-6) * self.opts.workers
+        share = min(1.0, self._busy_area / span)
+        self._busy_area, self._sample_start = 0.0, now
         self.utilization = (1 - a) * self.utilization + a * share
         wait = max(start - i.submitted for i in batch)
         self.queue_wait_s = (1 - a) * self.queue_wait_s + a * wait
@@ -168,15 +216,16 @@ class AsrScheduler:
     def load(self) -> float:
         """Busy fraction, decayed towards 0 while nothing has run for a while."""
         quiet = time.monotonic() - self._last_end
-        if self._queue or quiet < 1.0:
+        if self._queue or self._calls or quiet < 1.0:
             return self.utilization
         return self.utilization * max(0.0, 1.0 - (quiet - 1.0) / 5.0)
 
     async def aclose(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+        for task in (self._worker, *self._calls):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for item in self._queue:
             if not item.future.done():
                 item.future.set_exception(ModelError("server shutting down"))

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -22,13 +23,50 @@ Task = Literal["transcribe", "translate"]
 @dataclass(frozen=True)
 class AsrOptions:
     compute_type: str = "int8"
-    cpu_threads: int = 0  # 0: CTranslate2 picks (all cores)
+    #: Threads per model call (0: auto, see `parallelism`).
+    cpu_threads: int = 0
+    #: Model calls that can run at once, from as many threads (CTranslate2 replicas that
+    #: share the weights); the scheduler keeps this many in flight (0: auto).
+    workers: int = 0
     beam_size: int = 1
     #: Segments Whisper itself marks as probably not speech are dropped.
     no_speech_threshold: float = 0.6
     log_prob_threshold: float = -1.0
     #: Repetitive output (a hallucination loop) is dropped.
     compression_ratio_threshold: float = 2.4
+
+    def __post_init__(self) -> None:
+        if self.workers < 0:
+            raise ValueError(f"workers must be >= 0 (0: auto), not {self.workers}")
+        if self.cpu_threads < 0:
+            raise ValueError(f"cpu_threads must be >= 0 (0: auto), not {self.cpu_threads}")
+
+    def resolved(self, cores: int | None = None) -> AsrOptions:
+        """These options with `workers` and `cpu_threads` chosen where they are 0 (auto)."""
+        workers, threads = parallelism(cores or available_cores(), self.workers, self.cpu_threads)
+        return replace(self, workers=workers, cpu_threads=threads)
+
+
+def available_cores() -> int:
+    """CPUs this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def parallelism(cores: int, workers: int = 0, threads: int = 0) -> tuple[int, int]:
+    """(workers, threads per call) on `cores`, filling in whichever is 0.
+
+    Auto: one worker per core up to 4, and threads such that all workers busy at once
+    run at most 2 threads per core, at most 4 per call (CTranslate2's own default). On
+    2 cores that is 2 workers x 2 threads: against one call at a time with CTranslate2's
+    4 threads, 1.33x (whisper engine) and 1.59x (batched) the throughput, single calls
+    as fast (`python -m benchmarks.asr_engine --sections workers`, docs/benchmarks.md).
+    """
+    workers = workers or max(1, min(cores, 4))
+    threads = threads or max(1, min(4, cores, 2 * cores // workers))
+    return workers, threads
 
 
 @dataclass(frozen=True)
@@ -38,24 +76,26 @@ class Decode:
 
 
 class WhisperEngine:
-    """Wraps `faster_whisper.WhisperModel`. Not thread-safe by contract: the
-    scheduler calls it from its single worker thread only."""
+    """Wraps `faster_whisper.WhisperModel`. `transcribe` may run from `opts.workers`
+    threads at once (faster-whisper's contract with `num_workers`), no more."""
 
     def __init__(self, info: AsrModelInfo, options: AsrOptions | None = None) -> None:
         from faster_whisper import WhisperModel
 
         self.info = info
-        self.opts = options or AsrOptions()
+        self.opts = (options or AsrOptions()).resolved()
         try:
             self._model = WhisperModel(
                 str(info.path),
                 device="cpu",
                 compute_type=self.opts.compute_type,
                 cpu_threads=self.opts.cpu_threads,
+                num_workers=self.opts.workers,
             )
         except Exception as exc:  # CTranslate2 raises RuntimeError/ValueError variants
             raise ModelError(f"cannot load ASR model {info.name!r} from {info.path}: {exc}") from exc
-        log.info("loaded ASR model %s (%s)", info.name, self.opts.compute_type)
+        log.info("loaded ASR model %s (%s, %d workers x %d threads)", info.name,
+                 self.opts.compute_type, self.opts.workers, self.opts.cpu_threads)
 
     def transcribe(self, request: AsrRequest, task: Task = "transcribe") -> Decode:
         language = request.language

@@ -17,6 +17,7 @@ def test_a_session_moves_the_counters(tiny_server: ServerProcess) -> None:
     assert status == 200
     before = parse_text(text)
     assert before["parley_active_sessions"] == 0
+    assert before["parley_asr_workers"] >= 1 and before["parley_asr_busy_workers"] == 0
     for name in ("parley_asr_queue_depth", "parley_parked_sessions", "parley_draining",
                  'parley_mt_batches_total{model="zh-en"}', 'parley_mt_queued{model="zh-en"}',
                  "process_resident_memory_bytes"):

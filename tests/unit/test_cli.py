@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from server.asr.batched import BatchOptions
+from server.asr.whisper import AsrOptions
 from server.cli import build_parser, config_from_args, with_windows
 from server.config import ServerConfig
 from server.errors import ParleyError
@@ -34,3 +35,21 @@ def test_bad_asr_windows_are_a_clear_error(raw: str, why: str) -> None:
     with pytest.raises(ParleyError) as exc:
         with_windows(BatchOptions(), raw)
     assert exc.value.message.startswith(f"--asr-windows {raw!r}:") and why in exc.value.message
+
+
+def test_asr_workers_and_threads_reach_the_asr_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    default = serve_config().asr
+    assert (default.workers, default.cpu_threads) == (AsrOptions.workers, AsrOptions.cpu_threads)
+    asr = serve_config("--asr-workers", "3", "--threads", "1").asr
+    assert (asr.workers, asr.cpu_threads) == (3, 1)
+    monkeypatch.setenv("PARLEY_ASR_WORKERS", "4")
+    assert serve_config().asr.workers == 4
+    assert serve_config("--asr-workers", "2").asr.workers == 2  # flag wins
+
+
+@pytest.mark.parametrize(("flags", "why"), [(["--asr-workers", "-1"], "workers must be >= 0"),
+                                            (["--threads", "-1"], "cpu_threads must be >= 0")])
+def test_bad_asr_workers_or_threads_are_a_clear_error(flags: list[str], why: str) -> None:
+    with pytest.raises(ParleyError) as exc:
+        serve_config(*flags)
+    assert exc.value.message.startswith("--threads / --asr-workers:") and why in exc.value.message

@@ -32,7 +32,8 @@ def check_exposition(text: str) -> None:
 
 def snapshot(**kw: object) -> Snapshot:
     base: dict[str, object] = {"active_sessions": 2, "parked_sessions": 1, "listeners": 3,
-                               "asr_queue_depth": 4, "draining": False, "max_sessions": 16}
+                               "asr_queue_depth": 4, "draining": False, "max_sessions": 16,
+                               "asr_workers": 2, "asr_busy_workers": 1}
     base.update(kw)
     return Snapshot(**base)  # type: ignore[arg-type]
 
@@ -89,6 +90,7 @@ def test_events_feed_the_right_series() -> None:
     assert v["parley_audio_seconds_total"] == 2.5
     assert v["parley_active_sessions"] == 2 and v["parley_parked_sessions"] == 1
     assert v["parley_asr_queue_depth"] == 4 and v["parley_draining"] == 0
+    assert v["parley_asr_workers"] == 2 and v["parley_asr_busy_workers"] == 1
     assert v['parley_mt_batches_total{model="zh-en"}'] == 3
     assert v['parley_mt_queued{model="zh-en"}'] == 2
     assert v["process_resident_memory_bytes"] > 1e6

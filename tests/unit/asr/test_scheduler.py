@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,9 +22,10 @@ def request(i: int) -> AsrRequest:
 
 
 class FakeBatchEngine:
-    def __init__(self, fail_on: int | None = None) -> None:
+    def __init__(self, fail_on: int | None = None, delay_s: float = 0.0) -> None:
         self.batches: list[list[int]] = []
         self.fail_on = fail_on
+        self.delay_s = delay_s
         self.gate = threading.Event()
         self.gate.set()
 
@@ -34,6 +36,7 @@ class FakeBatchEngine:
         self, requests: Sequence[AsrRequest], task: Task = "transcribe"
     ) -> list[Decode]:
         self.gate.wait(5)
+        time.sleep(self.delay_s)
         ids = [r.id for r in requests]
         self.batches.append(ids)
         if self.fail_on in ids:
@@ -92,3 +95,70 @@ async def test_aclose_fails_queued_requests() -> None:
     with pytest.raises(ModelError):
         await second
     first.cancel()
+
+
+class FakeParallelEngine(FakeBatchEngine):
+    """Each call waits for `meet` calls to be inside the engine at once."""
+
+    def __init__(self, meet: int) -> None:
+        super().__init__()
+        self.barrier = threading.Barrier(meet)
+
+    def transcribe_batch(
+        self, requests: Sequence[AsrRequest], task: Task = "transcribe"
+    ) -> list[Decode]:
+        self.barrier.wait(2)  # BrokenBarrierError unless the calls overlap
+        return super().transcribe_batch(requests, task)
+
+
+async def test_workers_decode_in_parallel_one_request_each() -> None:
+    engine = FakeParallelEngine(meet=2)
+    sched = AsrScheduler(engine, SchedulerOptions(workers=2, max_batch=8, max_wait_s=0.01))
+    results = await asyncio.gather(*(sched.transcribe(request(i)) for i in range(2)))
+    assert sorted(engine.batches) == [[0], [1]]
+    assert [r.batch for r in results] == [1, 1]
+    await sched.aclose()
+
+
+async def test_one_worker_decodes_one_call_at_a_time() -> None:
+    engine = FakeParallelEngine(meet=2)
+    sched = AsrScheduler(engine, SchedulerOptions(workers=1, max_batch=1, max_wait_s=0))
+    outcomes = await asyncio.gather(
+        *(sched.transcribe(request(i)) for i in range(2)), return_exceptions=True
+    )
+    assert all(isinstance(o, ModelError) for o in outcomes)  # the barrier never met
+    await sched.aclose()
+
+
+async def test_a_backlog_is_split_among_the_workers() -> None:
+    engine = FakeBatchEngine()
+    engine.gate.clear()
+    sched = AsrScheduler(engine, SchedulerOptions(workers=2, max_batch=8, max_wait_s=0))
+    first = [asyncio.create_task(sched.transcribe(request(i))) for i in range(2)]
+    await asyncio.sleep(0.05)  # both workers hold one request, blocked in the engine
+    rest = [asyncio.create_task(sched.transcribe(request(i))) for i in range(2, 6)]
+    await asyncio.sleep(0.05)
+    engine.gate.set()
+    await asyncio.gather(*first, *rest)
+    # The first worker free takes its half of the four; of the two left, the second
+    # takes one and leaves one for whichever finishes next.
+    assert sorted(map(sorted, engine.batches)) == [[0], [1], [2, 3], [4], [5]]
+    await sched.aclose()
+
+
+async def test_load_is_the_busy_share_of_the_whole_pool() -> None:
+    engine = FakeBatchEngine(delay_s=0.05)
+    one = AsrScheduler(engine, SchedulerOptions(workers=1, max_batch=1, max_wait_s=0, ewma=1.0))
+    two = AsrScheduler(engine, SchedulerOptions(workers=2, max_batch=1, max_wait_s=0, ewma=1.0))
+    for sched in (one, two):
+        for i in range(3):  # back to back: one worker always busy
+            await sched.transcribe(request(i))
+    assert one.load() > 0.8
+    assert 0.3 < two.load() < 0.6  # one worker of two
+    await one.aclose()
+    await two.aclose()
+
+
+def test_options_refuse_no_workers() -> None:
+    with pytest.raises(ValueError, match="workers"):
+        SchedulerOptions(workers=0)
