@@ -188,6 +188,8 @@ def merge_repeats(runs: list[dict[str, Any]]) -> dict[str, Any]:
             return all(values)
         if isinstance(first, int | float) or first is None:
             nums = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+            if nums and all(isinstance(v, int) for v in nums):
+                return statistics.median_low(nums)  # counts stay whole (an even repeat count)
             return round(statistics.median(nums), 4) if nums else None
         if isinstance(first, dict):
             return {k: merge([v.get(k) if isinstance(v, dict) else None for v in values])

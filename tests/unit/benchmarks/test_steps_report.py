@@ -34,6 +34,12 @@ def test_merge_repeats_takes_medians_and_keeps_every_error() -> None:
     assert merged["samples"] == runs[0]["samples"]
 
 
+def test_an_even_number_of_repeats_keeps_counts_whole() -> None:
+    merged = merge_repeats([step(2, 1.0), step(2, 3.0)])
+    assert merged["streams"] == 2 and isinstance(merged["streams"], int)
+    assert merged["latency"]["final"]["p90"] == pytest.approx(2.0)
+
+
 def test_slo_needs_p90_under_the_limit_a_complete_run_and_no_error() -> None:
     assert holds_slo(step(1, 2.4), 2.5)
     assert not holds_slo(step(1, 2.6), 2.5)
