@@ -120,6 +120,12 @@ class BatchOptions:
     #: (0: off). 3 rather than 4 catches base's "a harlan hour montreal forced aligner a
     #: harlan hour" (base WER 0.20 -> 0.17 on 24 clips, 1 more retry).
     repeat_phrase_words: int = 3
+    #: ...when the second time starts at most this many words after the first (0: any
+    #: distance). Whisper's doubles repeat at once ("a harlan hour montreal forced aligner
+    #: a harlan hour": 6); read text repeats further apart ("he might have been made still
+    #: more respectable than he was. He might even have been made amiable": 12), and on
+    #: base a false alarm's 30 s retry costs about a second.
+    repeat_phrase_span: int = 6
     #: Whisper's silence rule keeps text it is confident in even when it rates the window
     #: as no speech; on digital silence that is its classic " you". Such a window's words
     #: must also be this probable on average (real speech seen here: nsp <= 0.66).
@@ -263,23 +269,26 @@ def find_loop(
     return best
 
 
-def repeats_phrase(text: str, words: int) -> bool:
-    """Some run of `words` words (normalized) occurs twice without overlap.
+def repeats_phrase(text: str, words: int, span: int = 0) -> bool:
+    """Some run of `words` words (normalized) occurs twice without overlap, the second time
+    at most `span` words after the first (0: anywhere).
 
     Short windows often make Whisper say the whole utterance twice ("you know montreal
     forced aligner you know montreal forced aligner"), once per segment or inside one;
-    real speech rarely repeats a 4-word phrase within a few seconds, and a false alarm
-    only costs a full-window decode.
+    real speech rarely repeats a phrase within a few words, and a false alarm only costs
+    a full-window decode.
     """
     if words < 1:
         return False
     tokens = norm_text(text).split()
-    first: dict[tuple[str, ...], int] = {}
+    last: dict[tuple[str, ...], int] = {}
     for i in range(len(tokens) - words + 1):
         gram = tuple(tokens[i : i + words])
-        seen = first.setdefault(gram, i)
-        if i - seen >= words:
+        seen = last.get(gram)
+        if seen is not None and words <= i - seen and (not span or i - seen <= span):
             return True
+        if seen is None or i - seen >= words:
+            last[gram] = i  # the latest non-overlapping occurrence
     return False
 
 
@@ -653,7 +662,7 @@ class BatchedWhisperEngine(WhisperEngine):
             text_tokens, min_repeats=opts.loop_repeats, min_tokens=opts.loop_min_tokens
         )
         too_repetitive = compression_ratio(text) > self.opts.compression_ratio_threshold
-        doubled = repeats_phrase(text, opts.repeat_phrase_words)
+        doubled = repeats_phrase(text, opts.repeat_phrase_words, opts.repeat_phrase_span)
         suspect = (
             over_budget or loop_at is not None or too_repetitive or check.repeated > 0 or doubled
         )

@@ -94,7 +94,7 @@ class WhisperEngine:
             )
         except Exception as exc:  # CTranslate2 raises RuntimeError/ValueError variants
             raise ModelError(f"cannot load ASR model {info.name!r} from {info.path}: {exc}") from exc
-        log.info("loaded ASR model %s (%s, %d workers x %d threads)", info.name,
+        log.info("loaded ASR model %s (%s, workers %d, threads %d per call)", info.name,
                  self.opts.compute_type, self.opts.workers, self.opts.cpu_threads)
 
     def transcribe(self, request: AsrRequest, task: Task = "transcribe") -> Decode:

@@ -149,6 +149,17 @@ def test_repeats_phrase() -> None:
     assert not repeats_phrase(said_twice, 0)
 
 
+def test_repeats_phrase_within_a_span() -> None:
+    doubled = "a harlan hour montreal forced aligner a harlan hour"
+    read = ("he might have been made still more respectable than he was. "
+            "He might even have been made amiable himself.")
+    assert repeats_phrase(doubled, 3, 6) and repeats_phrase(doubled, 3)
+    assert repeats_phrase(read, 3) and not repeats_phrase(read, 3, 6)  # 12 words apart
+    assert repeats_phrase(read, 3, 12)
+    # A third time close to the second counts, though the first was far.
+    assert repeats_phrase("go on then x x x x x x x x go on then go on then", 3, 6)
+
+
 # --------------------------------------------------------------------------- segments
 
 
