@@ -91,9 +91,8 @@ class AsrScheduler:
         self._worker: asyncio.Task[None] | None = None
         self._calls: set[asyncio.Task[None]] = set()
         self._free = workers  # workers not given a call
-        self._busy = 0  # calls running in the engine
         self._last_end = time.monotonic()
-        # Busy worker-seconds since `_sample_start`, integrated at every call start/end.
+        # Busy worker-seconds since `_sample_start`, integrated whenever `_free` changes.
         self._busy_area = 0.0
         self._mark = self._sample_start = self._last_end
         #: Load figures, smoothed: fraction of time the model is busy, queue wait.
@@ -110,8 +109,8 @@ class AsrScheduler:
 
     @property
     def busy(self) -> int:
-        """Engine calls running now (at most `opts.workers`)."""
-        return self._busy
+        """Workers given a call (at most `opts.workers`)."""
+        return self.opts.workers - self._free
 
     async def transcribe(self, request: AsrRequest, task: Task = "transcribe") -> Timed:
         if self._worker is None or self._worker.done():
@@ -135,7 +134,7 @@ class AsrScheduler:
             batch = self._take(-(-len(self._queue) // self.opts.workers))
             if not batch:
                 continue
-            self._free -= 1
+            self._set_free(time.monotonic(), self._free - 1)
             call = asyncio.create_task(self._call(batch), name="parley-asr-call")
             self._calls.add(call)
             call.add_done_callback(self._calls.discard)
@@ -143,7 +142,6 @@ class AsrScheduler:
     async def _call(self, batch: list[_Item]) -> None:
         """One engine call on a free worker; the worker is free again when it returns."""
         start = time.monotonic()
-        self._integrate(start, +1)
         try:
             decodes = await asyncio.get_running_loop().run_in_executor(
                 self._executor, self._decode, batch
@@ -159,8 +157,7 @@ class AsrScheduler:
             return
         finally:
             self._last_end = time.monotonic()
-            self._integrate(self._last_end, -1)
-            self._free += 1
+            self._set_free(self._last_end, self._free + 1)
             self._wakeup.set()
         self._account(batch, start)
         for item, decode in zip(batch, decodes, strict=True):
@@ -194,10 +191,10 @@ class AsrScheduler:
             return self.engine.transcribe_batch(requests, task)
         return [self.engine.transcribe(r, task) for r in requests]
 
-    def _integrate(self, now: float, change: int) -> None:
-        self._busy_area += self._busy * (now - self._mark)
+    def _set_free(self, now: float, free: int) -> None:
+        self._busy_area += self.busy * (now - self._mark)
         self._mark = now
-        self._busy += change
+        self._free = free
 
     def _account(self, batch: list[_Item], start: float) -> None:
         """After each call: the pool's busy share since the previous call ended."""
