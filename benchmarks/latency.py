@@ -73,6 +73,9 @@ def add_latency_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-streams", type=int, default=16,
                    help="largest step of the concurrency sweep (1, 2, 4, ...) [default: 16]")
     p.add_argument("--no-sweep", action="store_true", help="1 stream only")
+    p.add_argument("--streams", type=_stream_counts, default=None, metavar="N[,N...]",
+                   help="measure exactly these stream counts, each even after a miss "
+                        "(instead of the 1, 2, 4, ... sweep, which stops at the first miss)")
     p.add_argument("--slo", type=float, default=2.5,
                    help="p90 final latency SLO in seconds [default: 2.5]")
     p.add_argument("--repeat", type=int, default=1,
@@ -98,10 +101,22 @@ class Plan:
     english: Stream
     dutch: Stream | None
     counts: list[int]
+    #: Stop a system's sweep at its first SLO miss (not for counts the user listed).
+    stop_at_miss: bool
     baseline: bool
     mt_model: str | None
     mt_sentences: int
     mt_passes: int
+
+
+def _stream_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of stream counts: {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"stream counts must be >= 1: {text!r}")
+    return sorted(set(counts))
 
 
 def _counts(max_streams: int, sweep: bool) -> list[int]:
@@ -132,7 +147,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
     if args.smoke:
         english = build_stream(english_clips()[:1], name="bench-smoke-english")
         return Plan(models=["tiny.en"] if args.models == "tiny.en,base" else models[:1],
-                    english=english, dutch=None, counts=[1], baseline=not args.no_baseline,
+                    english=english, dutch=None, counts=[1], stop_at_miss=True,
+                    baseline=not args.no_baseline,
                     mt_model=None if args.mt_model == "none" else args.mt_model,
                     mt_sentences=4, mt_passes=1)
     english = build_stream(_select(english_clips(), args.seconds),
@@ -142,7 +158,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
         dutch = build_stream(_select(dutch_clips(limit=400), args.dutch_seconds),
                              name=f"bench-dutch-{int(args.dutch_seconds)}s")
     return Plan(models=models, english=english, dutch=dutch,
-                counts=_counts(args.max_streams, not args.no_sweep),
+                counts=args.streams or _counts(args.max_streams, not args.no_sweep),
+                stop_at_miss=args.streams is None,
                 baseline=not args.no_baseline,
                 mt_model=None if args.mt_model == "none" else args.mt_model,
                 mt_sentences=args.mt_sentences, mt_passes=3)
@@ -250,7 +267,7 @@ def run_english(args: argparse.Namespace, plan: Plan, model: str,
                 systems[t.system]["steps"].append(step)
                 if ok:
                     systems[t.system]["max_streams_under_slo"] = count
-                else:
+                elif plan.stop_at_miss:
                     alive.discard(t.system)
                 _progress_line(model, t.system, step)
             if not alive:

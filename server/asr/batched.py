@@ -18,7 +18,8 @@ batch of requests together:
    (compression ratio, repeated token blocks, repeated segments), segments and words
    after the end of the audio. A short-window decode that looks like a hallucination loop
    is decoded again on Whisper's native 30 s window (short windows make Whisper repeat
-   itself; measured on tiny.en/base, real speech);
+   itself; measured on tiny.en/base, real speech), or (`retry_partials=False`, for a
+   partial request) cut where the loop starts;
 6. `align` (cross-attention DTW) once per window and language for word timestamps, with
    faster-whisper's own word splitting and timing clean-up, per request.
 
@@ -106,6 +107,11 @@ class BatchOptions:
     extra_tokens: int = 10
     #: Decode a short-window result that looks like a hallucination loop again on 30 s.
     retry_on_full_window: bool = True
+    #: ...for partial requests too. Off: a partial's loop is cut (or its repetitive text
+    #: dropped) as on a final window, and only the utterance's final decode, whose words
+    #: are all committed, pays for the 30 s retry. Partials are re-decoded within a
+    #: fraction of a second anyway.
+    retry_partials: bool = False
     #: One window for the whole batch (the longest audio's bucket) instead of one per
     #: request's own bucket. Per-request buckets pad less and make a request's result
     #: independent of its batch-mates.
@@ -278,18 +284,33 @@ def repeats_phrase(text: str, words: int, span: int = 0) -> bool:
     real speech rarely repeats a phrase within a few words, and a false alarm only costs
     a full-window decode.
     """
+    return phrase_repeat_at(text, words, span) is not None
+
+
+def phrase_repeat_at(text: str, words: int, span: int = 0) -> int | None:
+    """The index (in `norm_text(text).split()`) of the first word of the earliest second
+    occurrence `repeats_phrase` finds, or None."""
     if words < 1:
-        return False
+        return None
     tokens = norm_text(text).split()
     last: dict[tuple[str, ...], int] = {}
     for i in range(len(tokens) - words + 1):
         gram = tuple(tokens[i : i + words])
         seen = last.get(gram)
         if seen is not None and words <= i - seen and (not span or i - seen <= span):
-            return True
+            return i
         if seen is None or i - seen >= words:
             last[gram] = i  # the latest non-overlapping occurrence
-    return False
+    return None
+
+
+def tokens_before_word(tokens: Sequence[int], word: int, decode: Any) -> int:
+    """How many of `tokens` spell the first `word` normalized words of their text (the
+    rest starts word `word`)."""
+    for k in range(1, len(tokens) + 1):
+        if len(norm_text(decode(list(tokens[:k]))).split()) > word:
+            return k - 1
+    return len(tokens)
 
 
 def split_segments(
@@ -399,6 +420,7 @@ class _Hypothesis:
     segments: list[Segment]
     suspect: bool  # looks like a hallucination loop: worth a full-window retry
     no_speech_prob: float
+    final: bool  # no retry follows: the guards have already cut or dropped a loop
 
 
 class BatchedWhisperEngine(WhisperEngine):
@@ -494,7 +516,7 @@ class BatchedWhisperEngine(WhisperEngine):
             final = window >= MAX_WINDOW_S or not retry
             hyps, encoded = self._decode(group, window, task, final=final)
             for row, h in enumerate(hyps):
-                if h.suspect and not final:
+                if h.suspect and not h.final:
                     suspects.append(h.job)
                 else:
                     items.append((h, encoded, row))
@@ -611,7 +633,8 @@ class BatchedWhisperEngine(WhisperEngine):
                 max_initial_timestamp_index=_MAX_INITIAL_TIMESTAMP_INDEX,
             )
             for i, res in zip(indices, results):
-                hyps[i] = self._hypothesis(jobs[i], res, budgets[i], window_s=window_s, final=final)
+                last = final or not (opts.retry_partials or jobs[i].request.final)
+                hyps[i] = self._hypothesis(jobs[i], res, budgets[i], window_s=window_s, final=last)
         out = [h for h in hyps if h is not None]
         assert len(out) == len(jobs)
         return out, encoded
@@ -651,7 +674,7 @@ class BatchedWhisperEngine(WhisperEngine):
         no_speech = float(res.no_speech_prob)
         if is_silence(no_speech, logprob, self.opts):
             self._count("silent", 1)
-            return _Hypothesis(job, [], suspect=False, no_speech_prob=no_speech)
+            return _Hypothesis(job, [], suspect=False, no_speech_prob=no_speech, final=final)
         segments = split_segments(
             tokens, timestamp_begin=tok.timestamp_begin, eot=tok.eot, audio_s=job.audio_s
         )
@@ -662,7 +685,8 @@ class BatchedWhisperEngine(WhisperEngine):
             text_tokens, min_repeats=opts.loop_repeats, min_tokens=opts.loop_min_tokens
         )
         too_repetitive = compression_ratio(text) > self.opts.compression_ratio_threshold
-        doubled = repeats_phrase(text, opts.repeat_phrase_words, opts.repeat_phrase_span)
+        doubled_at = phrase_repeat_at(text, opts.repeat_phrase_words, opts.repeat_phrase_span)
+        doubled = doubled_at is not None
         suspect = (
             over_budget or loop_at is not None or too_repetitive or check.repeated > 0 or doubled
         )
@@ -686,7 +710,12 @@ class BatchedWhisperEngine(WhisperEngine):
                 text = tok.decode([t for s in kept for t in s.tokens]).strip()
             if compression_ratio(text) > self.opts.compression_ratio_threshold:
                 kept = []  # as WhisperEngine: a repetitive window is dropped
-        return _Hypothesis(job, kept, suspect=suspect, no_speech_prob=no_speech)
+            elif doubled_at is not None and window_s < MAX_WINDOW_S and not job.request.final:
+                # A partial's words are provisional: drop the second saying rather than
+                # risk committing it. A final's may be real speech ("I think so, I think so").
+                kept_tokens = [t for s in kept for t in s.tokens]
+                kept = cut_segments(kept, tokens_before_word(kept_tokens, doubled_at, tok.decode))
+        return _Hypothesis(job, kept, suspect=suspect, no_speech_prob=no_speech, final=final)
 
     # ------------------------------------------------------------------ words
 

@@ -18,9 +18,11 @@ from server.asr.batched import (
     generation_max_length,
     group_by_prompt,
     is_silence,
+    phrase_repeat_at,
     prompt_class,
     repeats_phrase,
     split_segments,
+    tokens_before_word,
 )
 from server.asr.whisper import AsrOptions
 from server.streaming.words import Word
@@ -158,6 +160,25 @@ def test_repeats_phrase_within_a_span() -> None:
     assert repeats_phrase(read, 3, 12)
     # A third time close to the second counts, though the first was far.
     assert repeats_phrase("go on then x x x x x x x x go on then go on then", 3, 6)
+
+
+def test_phrase_repeat_at_points_at_the_second_saying() -> None:
+    assert phrase_repeat_at("a harlan hour, Montreal forced aligner. A harlan hour", 3) == 6
+    assert phrase_repeat_at("go on then a b c d e f g h go on then go on then", 3, 6) == 14
+    assert phrase_repeat_at("this is the montreal forced aligner", 3) is None
+
+
+def test_tokens_before_word_counts_whole_words() -> None:
+    pieces = {1: " a", 2: " har", 3: "lan", 4: " hour", 5: ",", 6: " a", 7: " har"}
+
+    def decode(ids: list[int]) -> str:
+        return "".join(pieces[i] for i in ids)
+
+    tokens = list(pieces)
+    assert tokens_before_word(tokens, 3, decode) == 5  # " a har lan hour ,"
+    assert tokens_before_word(tokens, 1, decode) == 1
+    assert tokens_before_word(tokens, 0, decode) == 0
+    assert tokens_before_word(tokens, 9, decode) == 7
 
 
 # --------------------------------------------------------------------------- segments

@@ -200,11 +200,13 @@ def make_engine(monkeypatch: pytest.MonkeyPatch) -> Any:
     return make
 
 
-def req(i: int, seconds: float, prompt: str, language: str | None = "en") -> AsrRequest:
+def req(
+    i: int, seconds: float, prompt: str, language: str | None = "en", *, final: bool = False
+) -> AsrRequest:
     audio = (np.random.default_rng(i).standard_normal(int(seconds * 16000)) * 0.1).astype(
         np.float32
     )
-    return AsrRequest(i, audio, 0.0, seconds, prompt, language, False)
+    return AsrRequest(i, audio, 0.0, seconds, prompt, language, final)
 
 
 def text(decode: Any) -> str:
@@ -254,12 +256,40 @@ def test_batches_larger_than_max_batch_are_split(make_engine: Any) -> None:
 def test_a_short_window_loop_is_decoded_again_on_30_s(make_engine: Any) -> None:
     script = {"": Answer(" fire fox", loop_below_s=30.0), "ok": Answer(" fine")}
     eng, calls = make_engine(script)
-    out = eng.transcribe_batch([req(0, 2.4, ""), req(1, 2.0, "so ok")])
+    out = eng.transcribe_batch([req(0, 2.4, "", final=True), req(1, 2.0, "so ok", final=True)])
     assert text(out[0]) == " fire fox"
     assert text(out[1]) == " fine"
     assert eng.stats["retries"] == 1
     assert [frames for frames, _ in calls.generate][-1] == 3000
     assert len(calls.generate[-1][1]) == 1  # only the looping request
+
+
+def test_a_partial_loop_is_cut_and_only_a_final_is_decoded_again(make_engine: Any) -> None:
+    eng, calls = make_engine({"": Answer(" six seven", loop_below_s=30.0)})
+    partial, final = req(0, 2.0, ""), req(1, 2.0, "", final=True)
+    out = eng.transcribe_batch([partial, final])
+    assert [text(d) for d in out] == [" six seven", " six seven"]  # the partial's loop cut
+    assert eng.stats["retries"] == 1
+    assert [frames for frames, _ in calls.generate] == [1000, 3000]
+    assert len(calls.generate[-1][1]) == 1  # only the final request
+
+
+def test_a_partial_without_retry_drops_a_phrase_said_twice(make_engine: Any) -> None:
+    doubled = Answer(" a harlan hour montreal forced aligner a harlan hour")
+    eng, _ = make_engine({"": doubled})
+    partial, final = req(0, 4.0, ""), req(1, 4.0, "", final=True)
+    out = eng.transcribe_batch([partial, final])
+    assert text(out[0]) == " a harlan hour montreal forced aligner"
+    # The final is retried on 30 s, where the fake says the same: kept, it may be real.
+    assert text(out[1]) == doubled.text
+    assert eng.stats["retries"] == 1
+
+
+def test_partials_can_be_retried_too(make_engine: Any) -> None:
+    eng, calls = make_engine({"": Answer(" six seven", loop_below_s=30.0)}, retry_partials=True)
+    eng.transcribe_batch([req(0, 2.0, "")])
+    assert eng.stats["retries"] == 1
+    assert [frames for frames, _ in calls.generate] == [1000, 3000]
 
 
 def test_without_retry_a_loop_is_cut_to_its_first_copy(make_engine: Any) -> None:
@@ -306,7 +336,7 @@ def test_a_decode_stopped_by_the_token_budget_is_retried(make_engine: Any) -> No
     # 2 s of audio: budget 8 * 2 + 10 = 26 tokens; 30 distinct words never end.
     many = " " + " ".join(f"w{k}" for k in range(30))
     eng, calls = make_engine({"": Answer(many)})
-    eng.transcribe_batch([req(0, 2.0, "")])
+    eng.transcribe_batch([req(0, 2.0, "", final=True)])
     assert eng.stats["retries"] == 1
     assert [frames for frames, _ in calls.generate] == [1000, 3000]
 

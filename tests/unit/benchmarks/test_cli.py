@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+import pytest
+
 from benchmarks.cli import add_bench_parser
 from benchmarks.latency import _counts
 
@@ -21,3 +23,22 @@ def test_sweep_doubles_up_to_the_limit() -> None:
     assert _counts(16, sweep=True) == [1, 2, 4, 8, 16]
     assert _counts(5, sweep=True) == [1, 2, 4]
     assert _counts(16, sweep=False) == [1]
+
+
+def _parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="parley")
+    add_bench_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["bench", "latency", *argv])
+
+
+def test_listed_stream_counts_are_measured_as_given_and_sorted() -> None:
+    assert _parse("--streams", "3,2").streams == [2, 3]
+    assert _parse().streams is None
+
+
+@pytest.mark.parametrize("bad", ["0", "two", ",", "2,-1"])
+def test_bad_stream_counts_are_a_usage_error(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        _parse("--streams", bad)
+    assert exit_info.value.code == 2
+    assert "stream counts" in capsys.readouterr().err
