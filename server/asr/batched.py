@@ -5,8 +5,7 @@ window even for 2 s of audio, one request after another. `BatchedWhisperEngine` 
 batch of requests together:
 
 1. log-mel features per request, zero-padded to a SHORT window: the smallest bucket that
-   holds the request's audio plus a margin (`features.choose_window_s`; final requests
-   may pick from buckets of their own, `final_window_buckets_s`); requests that
+   holds the request's audio plus a margin (`features.choose_window_s`); requests that
    share a bucket share the calls below (`shared_window=True`: one window for all, the
    longest audio's);
 2. `encode` in chunks of `encode_batch` rows (large encoder batches are slower per row on
@@ -93,9 +92,6 @@ class BatchOptions:
     #: Encoder windows to pick from, in seconds; 30 s (Whisper's native window, used for
     #: retries and for audio that fits no shorter bucket) is always added.
     window_buckets_s: tuple[float, ...] = (10.0, 15.0, 20.0, 30.0)
-    #: Windows for final requests (end of utterance), None: `window_buckets_s`. Longer
-    #: windows for finals only put the cost where every word is committed.
-    final_window_buckets_s: tuple[float, ...] | None = None
     #: Silence the window must hold after the audio (shorter margins make Whisper loop).
     window_margin_s: float = 3.0
     #: Most requests per batch (the scheduler's bound); larger lists are split.
@@ -142,10 +138,10 @@ class BatchOptions:
     min_word_probability: float = 0.3
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "window_buckets_s", with_full_window(self.window_buckets_s))
-        if self.final_window_buckets_s is not None:
-            final = with_full_window(self.final_window_buckets_s)
-            object.__setattr__(self, "final_window_buckets_s", final)
+        buckets = validate_buckets(self.window_buckets_s)
+        if buckets[-1] != MAX_WINDOW_S:
+            buckets = (*buckets, MAX_WINDOW_S)
+        object.__setattr__(self, "window_buckets_s", buckets)
         if self.window_margin_s < 0:
             raise ValueError("window_margin_s must be >= 0")
         if self.max_batch < 1 or self.encode_batch < 1:
@@ -157,12 +153,6 @@ class BatchOptions:
 
 
 # --------------------------------------------------------------------------- pure helpers
-
-
-def with_full_window(buckets_s: Sequence[float]) -> tuple[float, ...]:
-    """Validated window lengths, ascending, Whisper's native 30 s always among them."""
-    buckets = validate_buckets(buckets_s)
-    return buckets if buckets[-1] == MAX_WINDOW_S else (*buckets, MAX_WINDOW_S)
 
 
 @dataclass(frozen=True)
@@ -543,19 +533,16 @@ class BatchedWhisperEngine(WhisperEngine):
         the longest audio for all."""
         opts = self.batch_opts
 
-        def bucket(job: _Job) -> float:
-            buckets = opts.window_buckets_s
-            if job.request.final and opts.final_window_buckets_s is not None:
-                buckets = opts.final_window_buckets_s
-            window = choose_window_s(job.audio_s, buckets, opts.window_margin_s)
+        def bucket(audio_s: float) -> float:
+            window = choose_window_s(audio_s, opts.window_buckets_s, opts.window_margin_s)
             # Fits 30 s but not with the margin: Whisper's native window needs none.
             return MAX_WINDOW_S if window is None else window
 
         if opts.shared_window:
-            return [(max(bucket(j) for j in jobs), jobs)]
+            return [(bucket(max(j.audio_s for j in jobs)), jobs)]
         groups: dict[float, list[_Job]] = {}
         for j in jobs:
-            groups.setdefault(bucket(j), []).append(j)
+            groups.setdefault(bucket(j.audio_s), []).append(j)
         return sorted(groups.items())
 
     def _tokenizer(self, language: str, task: Task) -> Any:

@@ -237,10 +237,6 @@ def test_words_after_the_audio_end_are_dropped() -> None:
 def test_options_always_end_with_the_native_window() -> None:
     assert BatchOptions(window_buckets_s=(10.0, 15.0)).window_buckets_s == (10.0, 15.0, 30.0)
     assert BatchOptions().window_buckets_s[-1] == 30.0
-    assert BatchOptions().final_window_buckets_s is None
-    assert BatchOptions(final_window_buckets_s=(20.0,)).final_window_buckets_s == (20.0, 30.0)
-    with pytest.raises(ValueError, match="outside"):
-        BatchOptions(final_window_buckets_s=(40.0,))
 
 
 @pytest.mark.parametrize(

@@ -232,13 +232,6 @@ def test_each_request_gets_its_own_window_bucket(make_engine: Any) -> None:
     assert sorted(calls.encode) == [(1, 1500), (2, 1000)]
 
 
-def test_final_requests_can_have_windows_of_their_own(make_engine: Any) -> None:
-    eng, calls = make_engine({"": Answer(" hi")}, final_window_buckets_s=(20.0,))
-    eng.transcribe_batch([req(0, 2, ""), req(1, 2, "", final=True), req(2, 9, "", final=True)])
-    # The partial on 10 s (2 + 3 s margin), the finals on 20 s (both fit).
-    assert sorted(calls.encode) == [(1, 1000), (2, 2000)]
-
-
 def test_shared_window_uses_the_longest_audio(make_engine: Any) -> None:
     eng, calls = make_engine({"": Answer(" hi")}, shared_window=True)
     eng.transcribe_batch([req(0, 2, ""), req(1, 9, ""), req(2, 3, "")])
