@@ -374,6 +374,11 @@ def check_segments(segments: Sequence[Segment], audio_s: float, decode: Any) -> 
     return out
 
 
+def segment_tokens(segments: Iterable[Segment]) -> list[int]:
+    """The text tokens of `segments`, joined."""
+    return [t for s in segments for t in s.tokens]
+
+
 def cut_segments(segments: Sequence[Segment], keep_tokens: int) -> list[Segment]:
     """The first `keep_tokens` text tokens of `segments`, segment boundaries kept."""
     out: list[Segment] = []
@@ -508,13 +513,10 @@ class BatchedWhisperEngine(WhisperEngine):
     def _run(
         self, jobs: list[_Job], task: Task, word_timestamps: bool
     ) -> list[tuple[_Job, AsrResult]]:
-        opts = self.batch_opts
-        retry = opts.retry_on_full_window
         items: list[tuple[_Hypothesis, Any, int]] = []
         suspects: list[_Job] = []
         for window, group in self._windows(jobs):
-            final = window >= MAX_WINDOW_S or not retry
-            hyps, encoded = self._decode(group, window, task, final=final)
+            hyps, encoded = self._decode(group, window, task)
             for row, h in enumerate(hyps):
                 if h.suspect and not h.final:
                     suspects.append(h.job)
@@ -524,7 +526,7 @@ class BatchedWhisperEngine(WhisperEngine):
             # Short windows make Whisper repeat itself: decode these on its native window.
             self._count("retries", len(suspects))
             log.debug("re-decoding %d of %d requests on 30 s", len(suspects), len(jobs))
-            again, encoded = self._decode(suspects, MAX_WINDOW_S, task, final=True)
+            again, encoded = self._decode(suspects, MAX_WINDOW_S, task)
             items += [(h, encoded, row) for row, h in enumerate(again)]
         return self._results(items, task, word_timestamps)
 
@@ -565,7 +567,7 @@ class BatchedWhisperEngine(WhisperEngine):
             self.stats[name] += n
 
     def _decode(
-        self, jobs: list[_Job], window_s: float, task: Task, *, final: bool
+        self, jobs: list[_Job], window_s: float, task: Task
     ) -> tuple[list[_Hypothesis], Any]:
         import ctranslate2
         from faster_whisper.transcribe import get_suppressed_tokens
@@ -633,8 +635,7 @@ class BatchedWhisperEngine(WhisperEngine):
                 max_initial_timestamp_index=_MAX_INITIAL_TIMESTAMP_INDEX,
             )
             for i, res in zip(indices, results):
-                last = final or not (opts.retry_partials or jobs[i].request.final)
-                hyps[i] = self._hypothesis(jobs[i], res, budgets[i], window_s=window_s, final=last)
+                hyps[i] = self._hypothesis(jobs[i], res, budgets[i], window_s=window_s)
         out = [h for h in hyps if h is not None]
         assert len(out) == len(jobs)
         return out, encoded
@@ -663,9 +664,15 @@ class BatchedWhisperEngine(WhisperEngine):
         return ctranslate2.StorageView.from_array(np.ascontiguousarray(rows))
 
     def _hypothesis(
-        self, job: _Job, res: Any, budget: int, *, window_s: float, final: bool
+        self, job: _Job, res: Any, budget: int, *, window_s: float
     ) -> _Hypothesis:
         opts = self.batch_opts
+        # No retry follows on 30 s, with retries off, or (retry_partials off) for a partial.
+        final = (
+            window_s >= MAX_WINDOW_S
+            or not opts.retry_on_full_window
+            or not (opts.retry_partials or job.request.final)
+        )
         tok = job.tokenizer
         tokens: list[int] = list(res.sequences_ids[0])
         over_budget = len(tokens) > budget  # generate() was allowed budget + 1
@@ -679,7 +686,7 @@ class BatchedWhisperEngine(WhisperEngine):
             tokens, timestamp_begin=tok.timestamp_begin, eot=tok.eot, audio_s=job.audio_s
         )
         check = check_segments(segments, job.audio_s, tok.decode)
-        text_tokens = [t for s in check.kept for t in s.tokens]
+        text_tokens = segment_tokens(check.kept)
         text = tok.decode(text_tokens).strip()
         loop_at = find_loop(
             text_tokens, min_repeats=opts.loop_repeats, min_tokens=opts.loop_min_tokens
@@ -707,14 +714,14 @@ class BatchedWhisperEngine(WhisperEngine):
             if loop_at is not None and (over_budget or window_s < MAX_WINDOW_S):
                 # A runaway, or a short window with no retry: keep the text up to the loop.
                 kept = cut_segments(kept, loop_at)
-                text = tok.decode([t for s in kept for t in s.tokens]).strip()
+                text = tok.decode(segment_tokens(kept)).strip()
             if compression_ratio(text) > self.opts.compression_ratio_threshold:
                 kept = []  # as WhisperEngine: a repetitive window is dropped
             elif doubled_at is not None and window_s < MAX_WINDOW_S and not job.request.final:
                 # A partial's words are provisional: drop the second saying rather than
                 # risk committing it. A final's may be real speech ("I think so, I think so").
-                kept_tokens = [t for s in kept for t in s.tokens]
-                kept = cut_segments(kept, tokens_before_word(kept_tokens, doubled_at, tok.decode))
+                keep = tokens_before_word(segment_tokens(kept), doubled_at, tok.decode)
+                kept = cut_segments(kept, keep)
         return _Hypothesis(job, kept, suspect=suspect, no_speech_prob=no_speech, final=final)
 
     # ------------------------------------------------------------------ words
@@ -775,7 +782,7 @@ class BatchedWhisperEngine(WhisperEngine):
         from faster_whisper.transcribe import WhisperModel
 
         tok = hyps[0].job.tokenizer
-        text_tokens = [[t for s in h.segments for t in s.tokens] for h in hyps]
+        text_tokens = [segment_tokens(h.segments) for h in hyps]
         alignments = self._model.find_alignment(
             tok, text_tokens, encoded, [h.job.frames for h in hyps]
         )
