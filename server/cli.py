@@ -58,14 +58,23 @@ def build_parser() -> argparse.ArgumentParser:
     add(s, "--mt-model", action="append", default=None,
         help="translation model (repeatable; env: comma-separated): name, CT2 dir, or .argosmodel")
     add(s, "--no-mt", action="store_true", default=False, help="load no translation model")
-    add(s, "--asr-engine", default="whisper", choices=["whisper", "batched"],
+    add(s, "--asr-engine", default=ServerConfig().asr_engine, choices=["whisper", "batched"],
         help="recognition engine: faster-whisper's transcribe per request, or batched decoding"
-             " of many sessions' requests with shorter windows (server/asr/batched.py)")
-    add(s, "--asr-windows", default=",".join(f"{w:g}" for w in BatchOptions().window_buckets_s),
+             " of many sessions' requests in windows sized to their audio (server/asr/batched.py)")
+    add(s, "--asr-windows", default=windows_arg(BatchOptions().window_buckets_s),
         help="batched engine: encoder window lengths in seconds (comma-separated; each decode"
              " takes the shortest that holds its audio plus"
-             f" {BatchOptions().window_margin_s:g} s; 30 is always added). '20,30'"
-             " is as accurate as the whisper engine on tiny.en, at more CPU per decode")
+             f" {BatchOptions().window_margin_s:g} s; 30 is always added). Shorter windows"
+             " cost less and are heard less well")
+    add(s, "--asr-crowded-windows",
+        default=windows_arg(BatchOptions().crowded_window_buckets_s),
+        help="batched engine: the windows of a decode that shares the CPU with others (many"
+             " sessions at once), so more streams keep real time; 'off': --asr-windows always")
+    add(s, "--asr-window-budget",
+        default=budget_arg(BatchOptions().alone_encode_budget_s),
+        help="batched engine: a lone decode takes --asr-windows only if this machine encodes"
+             " the shortest of them within this many seconds (timed at start-up), else the"
+             " crowded windows; 'off': no test")
     add(s, "--compute-type", default="int8", help="CTranslate2 compute type for both models")
     add(s, "--threads", type=int, default=AsrOptions.cpu_threads,
         help="CPU threads per recognition call (0: auto, 2 on 2 cores; see --asr-workers)")
@@ -136,7 +145,10 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         port=args.port,
         asr_model=args.asr_model,
         asr_engine=args.asr_engine,
-        batch=with_windows(base.batch, args.asr_windows),
+        batch=with_window_budget(
+            with_windows(base.batch, args.asr_windows, args.asr_crowded_windows),
+            args.asr_window_budget,
+        ),
         mt_models=tuple(mt),
         asr=asr_options(base.asr, args),
         mt_compute_type=args.compute_type,
@@ -170,13 +182,44 @@ def asr_options(asr: AsrOptions, args: argparse.Namespace) -> AsrOptions:
         raise ParleyError(f"--threads / --asr-workers: {exc}") from exc
 
 
-def with_windows(batch: BatchOptions, raw: str) -> BatchOptions:
-    """`batch` with the `--asr-windows` value "10,15,20" (BatchOptions validates it and adds
-    30), or ParleyError."""
+def windows_arg(buckets: tuple[float, ...] | None) -> str:
+    """Window lengths as the --asr-*windows flags write them: "10,15,20,30" or "off"."""
+    return "off" if buckets is None else ",".join(f"{w:g}" for w in buckets)
+
+
+def budget_arg(budget: float | None) -> str:
+    return "off" if budget is None else f"{budget:g}"
+
+
+def with_window_budget(batch: BatchOptions, raw: str) -> BatchOptions:
+    """`batch` with the `--asr-window-budget` value (seconds or "off"), or ParleyError."""
+    if raw.strip().lower() == "off":
+        return replace(batch, alone_encode_budget_s=None)
     try:
-        return replace(batch, window_buckets_s=tuple(float(w) for w in raw.split(",") if w.strip()))
+        return replace(batch, alone_encode_budget_s=float(raw))
     except ValueError as exc:
-        raise ParleyError(f"--asr-windows {raw!r}: {exc}") from exc
+        raise ParleyError(f"--asr-window-budget {raw!r}: {exc}") from exc
+
+
+def with_windows(batch: BatchOptions, raw: str, crowded: str | None = None) -> BatchOptions:
+    """`batch` with the `--asr-windows` value "10,15,20" and the `--asr-crowded-windows`
+    value (the same form, or "off"); BatchOptions validates them and adds 30. ParleyError
+    when one is not a list of window lengths."""
+    batch = _set_windows(batch, "--asr-windows", raw)
+    return batch if crowded is None else _set_windows(batch, "--asr-crowded-windows", crowded)
+
+
+def _set_windows(batch: BatchOptions, flag: str, raw: str) -> BatchOptions:
+    crowded = flag == "--asr-crowded-windows"
+    try:
+        if crowded and raw.strip().lower() == "off":
+            return replace(batch, crowded_window_buckets_s=None)
+        lengths = tuple(float(w) for w in raw.split(",") if w.strip())
+        if crowded:
+            return replace(batch, crowded_window_buckets_s=lengths)
+        return replace(batch, window_buckets_s=lengths)
+    except ValueError as exc:
+        raise ParleyError(f"{flag} {raw!r}: {exc}") from exc
 
 
 def main(argv: list[str] | None = None) -> int:

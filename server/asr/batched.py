@@ -7,7 +7,8 @@ batch of requests together:
 1. log-mel features per request, zero-padded to a SHORT window: the smallest bucket that
    holds the request's audio plus a margin (`features.choose_window_s`); requests that
    share a bucket share the calls below (`shared_window=True`: one window for all, the
-   longest audio's);
+   longest audio's). A call the scheduler marks CROWDED (other decodes share the CPU)
+   picks from cheaper buckets: one session alone is heard best, many keep real time;
 2. `encode` in chunks of `encode_batch` rows (large encoder batches are slower per row on
    CPU), the outputs joined;
 3. `detect_language` once, only if a multilingual request has no language;
@@ -46,10 +47,10 @@ from server.asr.features import (
     MelExtractor,
     choose_window_s,
     content_frames,
+    full_buckets,
     seconds,
     stack_window,
     token_budget,
-    validate_buckets,
     window_frames,
 )
 from server.asr.whisper import AsrOptions, Decode, Task, WhisperEngine
@@ -90,8 +91,20 @@ _NORM_RE = re.compile(r"[^\w']+", re.UNICODE)
 @dataclass(frozen=True)
 class BatchOptions:
     #: Encoder windows to pick from, in seconds; 30 s (Whisper's native window, used for
-    #: retries and for audio that fits no shorter bucket) is always added.
-    window_buckets_s: tuple[float, ...] = (10.0, 15.0, 20.0, 30.0)
+    #: retries and for audio that fits no shorter bucket) is always added. Whisper hears
+    #: short, silence-padded windows less well: over the replay layouts 10/15/20/30 made
+    #: 1.17x (tiny.en) and 1.38x (base) offline's errors where 20/30 made 1.11x and 1.05x.
+    window_buckets_s: tuple[float, ...] = (20.0, 30.0)
+    #: ...the windows of a CROWDED call (other decodes running or waiting: the scheduler
+    #: says so), cheaper per decode: on 2 cores base holds 2 real-time streams under the
+    #: SLO with these and 1 with 20/30. None: `window_buckets_s` always.
+    crowded_window_buckets_s: tuple[float, ...] | None = (10.0, 15.0, 20.0, 30.0)
+    #: ...and of every call when this machine encodes the shortest `window_buckets_s`
+    #: window slower than this (best of 5 at `warm_up`; None: no test). The longer
+    #: windows cost a slow model its tail: on these 2 cores base (20 s: 0.18-0.20 s)
+    #: with 20/30 gave 1-stream p90 2.1-2.7 s against 1.6 s, while tiny.en (0.08-0.11 s)
+    #: kept its latency targets. A faster machine gets the accurate windows for base too.
+    alone_encode_budget_s: float | None = 0.14
     #: Silence the window must hold after the audio (shorter margins make Whisper loop).
     window_margin_s: float = 3.0
     #: Most requests per batch (the scheduler's bound); larger lists are split.
@@ -138,16 +151,18 @@ class BatchOptions:
     min_word_probability: float = 0.3
 
     def __post_init__(self) -> None:
-        buckets = validate_buckets(self.window_buckets_s)
-        if buckets[-1] != MAX_WINDOW_S:
-            buckets = (*buckets, MAX_WINDOW_S)
-        object.__setattr__(self, "window_buckets_s", buckets)
+        object.__setattr__(self, "window_buckets_s", full_buckets(self.window_buckets_s))
+        if self.crowded_window_buckets_s is not None:
+            crowded = full_buckets(self.crowded_window_buckets_s)
+            object.__setattr__(self, "crowded_window_buckets_s", crowded)
         if self.window_margin_s < 0:
             raise ValueError("window_margin_s must be >= 0")
         if self.max_batch < 1 or self.encode_batch < 1:
             raise ValueError("max_batch and encode_batch must be >= 1")
         if not 0 <= self.max_prompt_tokens <= WHISPER_MAX_LENGTH // 2 - 1:
             raise ValueError(f"max_prompt_tokens must be in [0, {WHISPER_MAX_LENGTH // 2 - 1}]")
+        if self.alone_encode_budget_s is not None and self.alone_encode_budget_s < 0:
+            raise ValueError("alone_encode_budget_s must be >= 0")
         if self.tokens_per_second <= 0 or self.extra_tokens < 1:
             raise ValueError("the token budget must be positive")
 
@@ -443,12 +458,14 @@ class BatchedWhisperEngine(WhisperEngine):
     ) -> None:
         super().__init__(info, options)
         self.batch_opts = batch or BatchOptions()
+        #: Calls alone use `window_buckets_s` (warm_up may decide this machine is too slow).
+        self.alone_windows = True
         self._mel = MelExtractor(self._model.feature_extractor)
         self._tokenizers: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()  # guards `stats` and `_tokenizers` across workers
         #: Counters for metrics and benchmarks (monotonic).
         self.stats: dict[str, int] = dict.fromkeys(
-            ("requests", "encodes", "generates", "retries", "silent"), 0
+            ("requests", "crowded", "encodes", "generates", "retries", "silent"), 0
         )
 
     # ------------------------------------------------------------------ public API
@@ -466,9 +483,11 @@ class BatchedWhisperEngine(WhisperEngine):
         task: Task = "transcribe",
         *,
         word_timestamps: bool = True,
+        crowded: bool = False,
     ) -> list[Decode]:
         """Decode `requests` together; results in the same order. `asr_s` of every Decode
-        is the wall time of the whole batch."""
+        is the wall time of the whole batch. `crowded`: other decodes share the CPU now,
+        so pick windows from `crowded_window_buckets_s`."""
         t0 = time.perf_counter()
         results: list[AsrResult | None] = [None] * len(requests)
         jobs: list[_Job] = []
@@ -480,10 +499,12 @@ class BatchedWhisperEngine(WhisperEngine):
             jobs.append(self._job(i, req, audio_s))
         size = self.batch_opts.max_batch
         for k in range(0, len(jobs), size):
-            for job, result in self._run(jobs[k : k + size], task, word_timestamps):
+            for job, result in self._run(jobs[k : k + size], task, word_timestamps, crowded):
                 results[job.index] = result
         elapsed = time.perf_counter() - t0
         self._count("requests", len(requests))
+        if crowded and self.batch_opts.crowded_window_buckets_s is not None:
+            self._count("crowded", len(requests))  # decoded on the crowded windows
         out: list[Decode] = []
         for r in results:
             assert r is not None
@@ -491,8 +512,27 @@ class BatchedWhisperEngine(WhisperEngine):
         return out
 
     def warm_up(self) -> None:
+        """One decode, so the first request does not pay start-up costs; then the
+        encoder timing that decides whether calls alone get `window_buckets_s`."""
         silence = np.zeros(16000, dtype=np.float32)
-        self.transcribe_batch([AsrRequest(0, silence, 0.0, 1.0, "", "en", True)])
+        request = AsrRequest(0, silence, 0.0, 1.0, "", "en", True)
+        self.transcribe_batch([request])
+        opts = self.batch_opts
+        if opts.alone_encode_budget_s is None or opts.crowded_window_buckets_s is None:
+            return
+        window = opts.window_buckets_s[0]
+        job = self._job(0, request, 1.0)
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.perf_counter()
+            self._encode([job], window)
+            best = min(best, time.perf_counter() - t0)
+        self.alone_windows = best <= opts.alone_encode_budget_s
+        log.info(
+            "a %g s window encodes in %.3f s (budget %.3f s): a decode alone takes %s windows",
+            window, best, opts.alone_encode_budget_s,
+            "the accurate" if self.alone_windows else "the crowded",
+        )
 
     # ------------------------------------------------------------------ one batch
 
@@ -511,11 +551,11 @@ class BatchedWhisperEngine(WhisperEngine):
         )
 
     def _run(
-        self, jobs: list[_Job], task: Task, word_timestamps: bool
+        self, jobs: list[_Job], task: Task, word_timestamps: bool, crowded: bool
     ) -> list[tuple[_Job, AsrResult]]:
         items: list[tuple[_Hypothesis, Any, int]] = []
         suspects: list[_Job] = []
-        for window, group in self._windows(jobs):
+        for window, group in self._windows(jobs, crowded):
             hyps, encoded = self._decode(group, window, task)
             for row, h in enumerate(hyps):
                 if h.suspect and not h.final:
@@ -530,13 +570,16 @@ class BatchedWhisperEngine(WhisperEngine):
             items += [(h, encoded, row) for row, h in enumerate(again)]
         return self._results(items, task, word_timestamps)
 
-    def _windows(self, jobs: list[_Job]) -> list[tuple[float, list[_Job]]]:
+    def _windows(self, jobs: list[_Job], crowded: bool) -> list[tuple[float, list[_Job]]]:
         """The encoder window for every job: its own bucket, or (shared_window) the bucket of
         the longest audio for all."""
         opts = self.batch_opts
+        buckets = opts.window_buckets_s
+        if (crowded or not self.alone_windows) and opts.crowded_window_buckets_s is not None:
+            buckets = opts.crowded_window_buckets_s
 
         def bucket(audio_s: float) -> float:
-            window = choose_window_s(audio_s, opts.window_buckets_s, opts.window_margin_s)
+            window = choose_window_s(audio_s, buckets, opts.window_margin_s)
             # Fits 30 s but not with the margin: Whisper's native window needs none.
             return MAX_WINDOW_S if window is None else window
 

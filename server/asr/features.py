@@ -41,6 +41,12 @@ def validate_buckets(buckets_s: Sequence[float]) -> tuple[float, ...]:
     return out
 
 
+def full_buckets(buckets: Sequence[float]) -> tuple[float, ...]:
+    """`buckets` validated and sorted, with Whisper's native 30 s window added."""
+    valid = validate_buckets(tuple(buckets))
+    return valid if valid[-1] == MAX_WINDOW_S else (*valid, MAX_WINDOW_S)
+
+
 def choose_window_s(audio_s: float, buckets_s: Sequence[float], margin_s: float) -> float | None:
     """The smallest bucket that holds `audio_s` plus `margin_s` of padding.
 

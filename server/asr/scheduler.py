@@ -14,6 +14,11 @@ Each session keeps at most one decode in flight (the policy's invariant), so
 FIFO order is also fair: no session can take two places in a batch, none waits
 more than one batch behind another.
 
+A call is CROWDED when other requests share it, other calls are running, or requests
+are left waiting, and for `crowd_hold_s` after such a call: a batching engine then picks
+its cheaper encoder windows, so one session alone gets the most accurate decode and many
+sessions keep real time.
+
 The scheduler also measures its own load (busy fraction of the workers and
 queue wait, exponentially averaged): admission control and adaptive cadence
 read it.
@@ -45,7 +50,7 @@ class Engine(Protocol):
 @runtime_checkable
 class BatchEngine(Protocol):
     def transcribe_batch(
-        self, requests: Sequence[AsrRequest], task: Task = "transcribe"
+        self, requests: Sequence[AsrRequest], task: Task = "transcribe", *, crowded: bool = False
     ) -> list[Decode]: ...
 
 
@@ -58,10 +63,16 @@ class SchedulerOptions:
     max_wait_s: float = 0.005
     #: Smoothing of the load figures (per batch).
     ewma: float = 0.2
+    #: Calls stay CROWDED this long after the last one that shared the CPU: sessions
+    #: speaking at once do not always overlap their decodes, and a lone long-window
+    #: decode among them makes the other session late.
+    crowd_hold_s: float = 2.0
 
     def __post_init__(self) -> None:
         if self.workers < 1 or self.max_batch < 1:
             raise ValueError("workers and max_batch must be >= 1")
+        if self.crowd_hold_s < 0:
+            raise ValueError("crowd_hold_s must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,7 @@ class AsrScheduler:
         self._calls: set[asyncio.Task[None]] = set()
         self._free = workers  # workers not given a call
         self._last_end = time.monotonic()
+        self._crowded_until = float("-inf")
         # Busy worker-seconds since `_sample_start`, integrated whenever `_free` changes.
         self._busy_area = 0.0
         self._mark = self._sample_start = self._last_end
@@ -134,17 +146,22 @@ class AsrScheduler:
             batch = self._take(-(-len(self._queue) // self.opts.workers))
             if not batch:
                 continue
-            self._set_free(time.monotonic(), self._free - 1)
-            call = asyncio.create_task(self._call(batch), name="parley-asr-call")
+            now = time.monotonic()
+            # Other decodes share the CPU with this call: the engine picks cheaper windows.
+            if len(batch) > 1 or self.busy > 0 or self._queue:
+                self._crowded_until = now + self.opts.crowd_hold_s
+            crowded = now <= self._crowded_until
+            self._set_free(now, self._free - 1)
+            call = asyncio.create_task(self._call(batch, crowded), name="parley-asr-call")
             self._calls.add(call)
             call.add_done_callback(self._calls.discard)
 
-    async def _call(self, batch: list[_Item]) -> None:
+    async def _call(self, batch: list[_Item], crowded: bool) -> None:
         """One engine call on a free worker; the worker is free again when it returns."""
         start = time.monotonic()
         try:
             decodes = await asyncio.get_running_loop().run_in_executor(
-                self._executor, self._decode, batch
+                self._executor, self._decode, batch, crowded
             )
         except Exception as exc:  # the model failed: every waiter hears it, others go on
             log.exception("ASR batch of %d failed", len(batch))
@@ -184,11 +201,11 @@ class AsrScheduler:
         self._queue.extendleft(reversed(keep))
         return batch
 
-    def _decode(self, batch: list[_Item]) -> list[Decode]:
+    def _decode(self, batch: list[_Item], crowded: bool) -> list[Decode]:
         requests = [i.request for i in batch]
         task = batch[0].task
         if isinstance(self.engine, BatchEngine):
-            return self.engine.transcribe_batch(requests, task)
+            return self.engine.transcribe_batch(requests, task, crowded=crowded)
         return [self.engine.transcribe(r, task) for r in requests]
 
     def _set_free(self, now: float, free: int) -> None:

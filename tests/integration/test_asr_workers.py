@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from server.asr.batched import BatchedWhisperEngine
+from server.asr.batched import BatchedWhisperEngine, BatchOptions
 from server.asr.scheduler import AsrScheduler, SchedulerOptions
 from server.asr.whisper import AsrOptions, Decode, Task, WhisperEngine
 from server.models.resolve import resolve_asr
@@ -44,10 +44,12 @@ class CountedBatched(BatchedWhisperEngine):
 
     def transcribe_batch(
         self, requests: Sequence[AsrRequest], task: Task = "transcribe", *,
-        word_timestamps: bool = True,
+        word_timestamps: bool = True, crowded: bool = False,
     ) -> list[Decode]:
         with self.overlap:
-            return super().transcribe_batch(requests, task, word_timestamps=word_timestamps)
+            return super().transcribe_batch(
+                requests, task, word_timestamps=word_timestamps, crowded=crowded
+            )
 
 
 class CountedWhisper(WhisperEngine):
@@ -73,6 +75,9 @@ def test_two_workers_decode_at_once_and_each_call_gives_its_own_text(
     engine_class: type[CountedBatched | CountedWhisper],
 ) -> None:
     engine = engine_class(resolve_asr("tiny.en"), WORKERS)
+    if isinstance(engine, BatchedWhisperEngine):
+        # Crowded calls pick other windows (other text): one set for the comparison.
+        engine.batch_opts = BatchOptions(crowded_window_buckets_s=None)
     assert engine._model.model.num_workers == 2  # CTranslate2 replicas of one model
     reqs = requests()[:8]
     alone = [join_words(engine.transcribe(r).result.words) for r in reqs]
@@ -80,3 +85,13 @@ def test_two_workers_decode_at_once_and_each_call_gives_its_own_text(
     parallel = asyncio.run(through_scheduler(engine, reqs))
     assert engine.overlap.most == 2
     assert parallel == alone
+
+
+def test_requests_that_share_the_cpu_take_the_crowded_windows() -> None:
+    engine = BatchedWhisperEngine(resolve_asr("tiny.en"), WORKERS)
+    reqs = requests()[:4]
+    alone = [join_words(engine.transcribe(r).result.words) for r in reqs]
+    assert engine.stats["crowded"] == 0 and all(alone)
+    crowded = asyncio.run(through_scheduler(engine, reqs))
+    assert engine.stats["crowded"] >= 3  # all but perhaps the first call
+    assert all(crowded)

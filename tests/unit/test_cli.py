@@ -6,7 +6,7 @@ import pytest
 
 from server.asr.batched import BatchOptions
 from server.asr.whisper import AsrOptions
-from server.cli import build_parser, config_from_args, with_windows
+from server.cli import build_parser, config_from_args, with_window_budget, with_windows
 from server.config import ServerConfig
 from server.errors import ParleyError
 
@@ -16,7 +16,8 @@ def serve_config(*flags: str) -> ServerConfig:
 
 
 def test_asr_windows_reach_the_batched_engine_options() -> None:
-    assert serve_config().batch.window_buckets_s == (10.0, 15.0, 20.0, 30.0)
+    assert serve_config().batch.window_buckets_s == (20.0, 30.0)
+    assert serve_config().batch.crowded_window_buckets_s == (10.0, 15.0, 20.0, 30.0)
     assert serve_config("--asr-windows", "20").batch.window_buckets_s == (20.0, 30.0)
     assert serve_config("--asr-windows", " 15, 20 ,30").batch.window_buckets_s == (15.0, 20.0, 30.0)
 
@@ -25,6 +26,41 @@ def test_asr_windows_come_from_the_environment_too(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("PARLEY_ASR_WINDOWS", "20,30")
     assert serve_config().batch.window_buckets_s == (20.0, 30.0)
     assert serve_config("--asr-windows", "10").batch.window_buckets_s == (10.0, 30.0)  # flag wins
+
+
+def test_crowded_windows_can_be_set_or_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    batch = serve_config("--asr-crowded-windows", "15,30").batch
+    assert batch.crowded_window_buckets_s == (15.0, 30.0)
+    assert batch.window_buckets_s == (20.0, 30.0)
+    assert serve_config("--asr-crowded-windows", "off").batch.crowded_window_buckets_s is None
+    monkeypatch.setenv("PARLEY_ASR_CROWDED_WINDOWS", "OFF")
+    assert serve_config().batch.crowded_window_buckets_s is None
+
+
+def test_the_window_budget_can_be_set_or_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert serve_config().batch.alone_encode_budget_s == BatchOptions().alone_encode_budget_s
+    assert serve_config("--asr-window-budget", "0.3").batch.alone_encode_budget_s == 0.3
+    monkeypatch.setenv("PARLEY_ASR_WINDOW_BUDGET", "off")
+    assert serve_config().batch.alone_encode_budget_s is None
+
+
+@pytest.mark.parametrize("raw", ["soon", "-1", ""])
+def test_a_bad_window_budget_is_a_clear_error(raw: str) -> None:
+    with pytest.raises(ParleyError) as exc:
+        with_window_budget(BatchOptions(), raw)
+    assert exc.value.message.startswith(f"--asr-window-budget {raw!r}:")
+
+
+@pytest.mark.parametrize("raw", ["10,x", "31", ""])
+def test_bad_crowded_windows_are_a_clear_error(raw: str) -> None:
+    with pytest.raises(ParleyError) as exc:
+        with_windows(BatchOptions(), "20", raw)
+    assert exc.value.message.startswith(f"--asr-crowded-windows {raw!r}:")
+
+
+def test_only_the_crowded_windows_can_be_off() -> None:
+    with pytest.raises(ParleyError, match="--asr-windows 'off'"):
+        with_windows(BatchOptions(), "off")
 
 
 @pytest.mark.parametrize(

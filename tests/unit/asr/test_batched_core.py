@@ -237,12 +237,16 @@ def test_words_after_the_audio_end_are_dropped() -> None:
 def test_options_always_end_with_the_native_window() -> None:
     assert BatchOptions(window_buckets_s=(10.0, 15.0)).window_buckets_s == (10.0, 15.0, 30.0)
     assert BatchOptions().window_buckets_s[-1] == 30.0
+    crowded = BatchOptions(crowded_window_buckets_s=(15.0, 10.0)).crowded_window_buckets_s
+    assert crowded == (10.0, 15.0, 30.0)
+    assert BatchOptions(crowded_window_buckets_s=None).crowded_window_buckets_s is None
 
 
 @pytest.mark.parametrize(
     "kw",
     [
         {"window_buckets_s": ()},
+        {"crowded_window_buckets_s": (40.0,)},
         {"window_margin_s": -1.0},
         {"max_batch": 0},
         {"encode_batch": 0},

@@ -195,6 +195,9 @@ def make_engine(monkeypatch: pytest.MonkeyPatch) -> Any:
             multilingual=multilingual,
             languages=("en", "de") if multilingual else ("en",),
         )
+        # Four windows (the crowded default) unless a test says otherwise: short audio
+        # then shows which bucket it took.
+        batch.setdefault("window_buckets_s", (10.0, 15.0, 20.0, 30.0))
         return BatchedWhisperEngine(info, AsrOptions(), BatchOptions(**batch)), calls
 
     return make
@@ -230,6 +233,44 @@ def test_each_request_gets_its_own_window_bucket(make_engine: Any) -> None:
     eng, calls = make_engine({"": Answer(" hi")})
     eng.transcribe_batch([req(0, 2, ""), req(1, 9, ""), req(2, 3, "")])
     assert sorted(calls.encode) == [(1, 1500), (2, 1000)]
+
+
+def test_a_crowded_call_takes_the_crowded_windows(make_engine: Any) -> None:
+    eng, calls = make_engine(
+        {"": Answer(" hi")}, window_buckets_s=(20.0,), crowded_window_buckets_s=(10.0, 15.0)
+    )
+    eng.transcribe_batch([req(0, 2, ""), req(1, 9, "")])
+    assert sorted(calls.encode) == [(2, 2000)]  # alone: 20 s for both
+    calls.encode.clear()
+    eng.transcribe_batch([req(0, 2, ""), req(1, 9, "")], crowded=True)
+    assert sorted(calls.encode) == [(1, 1000), (1, 1500)]
+
+
+def test_without_crowded_windows_a_crowded_call_keeps_the_windows(make_engine: Any) -> None:
+    eng, calls = make_engine(
+        {"": Answer(" hi")}, window_buckets_s=(20.0,), crowded_window_buckets_s=None
+    )
+    eng.transcribe_batch([req(0, 2, "")], crowded=True)
+    assert calls.encode == [(1, 2000)]
+
+
+@pytest.mark.parametrize(
+    ("budget", "alone"), [(None, True), (60.0, True), (0.0, False)]
+)
+def test_warm_up_times_the_encoder_to_decide_the_windows_of_a_lone_call(
+    make_engine: Any, budget: float | None, alone: bool
+) -> None:
+    eng, calls = make_engine(
+        {"": Answer(" hi")}, window_buckets_s=(20.0,), crowded_window_buckets_s=(10.0,),
+        alone_encode_budget_s=budget,
+    )
+    eng.warm_up()
+    timed = len(calls.encode) - 1  # after the warm-up decode
+    assert timed == (0 if budget is None else 5)
+    assert eng.alone_windows is alone
+    calls.encode.clear()
+    eng.transcribe_batch([req(0, 2, "")])
+    assert calls.encode == [(1, 2000 if alone else 1000)]
 
 
 def test_shared_window_uses_the_longest_audio(make_engine: Any) -> None:

@@ -24,6 +24,7 @@ def request(i: int) -> AsrRequest:
 class FakeBatchEngine:
     def __init__(self, fail_on: int | None = None, delay_s: float = 0.0) -> None:
         self.batches: list[list[int]] = []
+        self.crowded: list[bool] = []
         self.fail_on = fail_on
         self.delay_s = delay_s
         self.gate = threading.Event()
@@ -33,8 +34,9 @@ class FakeBatchEngine:
         return self.transcribe_batch([request], task)[0]
 
     def transcribe_batch(
-        self, requests: Sequence[AsrRequest], task: Task = "transcribe"
+        self, requests: Sequence[AsrRequest], task: Task = "transcribe", *, crowded: bool = False
     ) -> list[Decode]:
+        self.crowded.append(crowded)  # in the order the calls start
         self.gate.wait(5)
         time.sleep(self.delay_s)
         ids = [r.id for r in requests]
@@ -105,10 +107,10 @@ class FakeParallelEngine(FakeBatchEngine):
         self.barrier = threading.Barrier(meet)
 
     def transcribe_batch(
-        self, requests: Sequence[AsrRequest], task: Task = "transcribe"
+        self, requests: Sequence[AsrRequest], task: Task = "transcribe", *, crowded: bool = False
     ) -> list[Decode]:
         self.barrier.wait(2)  # BrokenBarrierError unless the calls overlap
-        return super().transcribe_batch(requests, task)
+        return super().transcribe_batch(requests, task, crowded=crowded)
 
 
 async def test_workers_decode_in_parallel_one_request_each() -> None:
@@ -146,6 +148,31 @@ async def test_a_backlog_is_split_among_the_workers() -> None:
     await sched.aclose()
 
 
+async def test_a_lone_call_is_not_crowded_and_a_shared_cpu_is() -> None:
+    engine = FakeBatchEngine()
+    opts = SchedulerOptions(workers=2, max_batch=8, max_wait_s=0, crowd_hold_s=0.3)
+    sched = AsrScheduler(engine, opts)
+    for i in range(2):  # one session, one decode at a time
+        await sched.transcribe(request(i))
+    assert engine.crowded == [False, False]
+    engine.gate.clear()
+    first = asyncio.create_task(sched.transcribe(request(2)))
+    await asyncio.sleep(0.05)  # in the engine, alone
+    second = asyncio.create_task(sched.transcribe(request(3)))  # beside a running call
+    await asyncio.sleep(0.05)
+    engine.gate.set()
+    await asyncio.gather(first, second)
+    assert engine.crowded == [False, False, False, True]
+    await sched.transcribe(request(9))  # alone, but sessions were just speaking at once
+    await asyncio.sleep(0.35)
+    await sched.transcribe(request(10))  # alone, the hold is over
+    assert engine.crowded[-2:] == [True, False]
+    engine.crowded.clear()
+    await asyncio.gather(*(sched.transcribe(request(i)) for i in range(4, 8)))
+    assert len(engine.crowded) >= 2 and all(engine.crowded)  # a backlog, split
+    await sched.aclose()
+
+
 async def test_load_is_the_busy_share_of_the_whole_pool() -> None:
     engine = FakeBatchEngine(delay_s=0.05)
     one = AsrScheduler(engine, SchedulerOptions(workers=1, max_batch=1, max_wait_s=0, ewma=1.0))
@@ -157,6 +184,11 @@ async def test_load_is_the_busy_share_of_the_whole_pool() -> None:
     assert 0.3 < two.load() < 0.6  # one worker of two
     await one.aclose()
     await two.aclose()
+
+
+def test_options_refuse_a_negative_crowd_hold() -> None:
+    with pytest.raises(ValueError, match="crowd_hold_s"):
+        SchedulerOptions(crowd_hold_s=-1.0)
 
 
 def test_options_refuse_no_workers() -> None:
