@@ -231,6 +231,10 @@ class StreamingTranscriber:
             for w in result.words
             if w.text.strip()
         ]
+        # The silence lent before the stream's start holds no speech; a word timed into it
+        # starts at the stream's start.
+        words = [w if w.start >= 0 else Word(w.text, 0.0, max(w.end, 0.0), w.probability)
+                 for w in words]
         words = [w for w in words if self._has_speech_near(w)]
         self._events.append(Decoded(request.id, request.end_s - request.start_s, request.final))
         if request.final:
@@ -252,7 +256,7 @@ class StreamingTranscriber:
         in its no-speech check) after context audio and a prompt; the utterance then
         has to be heard alone.
         """
-        if fresh or self._alone or request.start_s * SAMPLE_RATE >= begin:
+        if fresh or self._alone or max(request.start_s, 0.0) * SAMPLE_RATE >= begin:
             return False  # heard something, or no context to blame
         committed = int(self._agreement.last_committed_end * SAMPLE_RATE)
         left = self._speech_in(max(committed, begin), int(request.end_s * SAMPLE_RATE))
@@ -301,10 +305,17 @@ class StreamingTranscriber:
         alone = start is not None
         start = self._buf_start if start is None else max(start, self._buf_start)
         audio = self._buf[start - self._buf_start : end - self._buf_start].copy()
+        # Every window opens with `pre_roll_s` before speech, but the stream's first has
+        # none to take: lend it silence. Whisper in a window shorter than 30 s drops a
+        # first word spoken at the window's very start (tiny.en, the test stream's "And",
+        # until ~5 s of audio; kept with >= 0.3 s of silence before it).
+        lead = max(0, int(self.opts.pre_roll_s * SAMPLE_RATE) - start)
+        if lead:
+            audio = np.concatenate([np.zeros(lead, dtype=np.float32), audio])
         req = AsrRequest(
             id=self._next_id,
             audio=audio,
-            start_s=start / SAMPLE_RATE,
+            start_s=(start - lead) / SAMPLE_RATE,
             end_s=end / SAMPLE_RATE,
             prompt="" if alone else self._prompt(),
             language=self.language,

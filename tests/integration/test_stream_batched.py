@@ -1,11 +1,12 @@
 """`parley serve --asr-engine batched`: the batched engine behind a real server (issue 7).
 
 Same stream and model as test_stream_english. The batched engine is opt-in because it
-is less accurate here: 4-8 errors on these 71 words (5.6-11.3 % WER; two runs with its
-20/30 windows gave 4 and 8) against 3-6 for the default engine and 1 offline. Windows
-shorter than 30 s drop the stream's first word ("And") until ~5 s of audio is heard,
-and the run-to-run spread is the rest; the bound is sized to that spread and still
-fails on a broken engine (no words, or a looping decoder).
+is less accurate here: 4-8 errors on these 71 words (5.6-11.3 % WER; with its 20/30
+windows and the stream start's lent silence, two runs gave 7 and 7) against 3-6 for
+the default engine and 1 offline. Its partials commit "old-sposed" and "How do you
+marry" at one utterance boundary, where its whole-utterance decodes hear the words
+right. The bound is sized to that spread and still fails on a broken engine (no words,
+or a looping decoder).
 """
 
 from __future__ import annotations

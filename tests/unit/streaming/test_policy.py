@@ -218,6 +218,32 @@ def test_request_discipline() -> None:
     policy.on_result(req, AsrResult([], "en"), 1.1)
 
 
+def test_the_streams_first_window_opens_on_lent_silence() -> None:
+    policy = StreamingTranscriber(EnergyVad(), PolicyOptions(), language="en")
+    lead = int(policy.opts.pre_roll_s * SAMPLE_RATE)
+    policy.feed(speech(1.0), 1.0)
+    req = policy.next_request(1.0)
+    assert req is not None
+    assert req.start_s == pytest.approx(-policy.opts.pre_roll_s) and req.end_s == 1.0
+    assert req.audio.size == lead + SAMPLE_RATE and not req.audio[:lead].any()
+    # A word timed into the lent silence starts at the stream's start.
+    policy.on_result(req, AsrResult([Word(" so", 0.2, 0.5), Word(" far", 0.5, 0.8)], "en"), 1.1)
+    policy.close(1.1)
+    while (req := policy.next_request(1.1)) is not None:
+        assert req.final
+        policy.on_result(req, AsrResult([Word(" so", 0.2, 0.5), Word(" far", 0.5, 0.8)], "en"), 1.2)
+    words = [w for f in finals(policy.events()) for w in f.words]
+    assert [(w.text, w.start) for w in words] == [(" so", 0.0), (" far", pytest.approx(0.2))]
+
+
+def test_later_windows_open_on_the_streams_own_audio() -> None:
+    asr = ScriptedAsr(script(0.0, ["one", "two"]) + script(6.0, ["three", "four"]))
+    run([speech(0.6), silence(5.4), speech(0.6), silence(1.0)], asr)
+    later = [r for r in asr.calls if r.end_s > 6.0]  # the first utterance's audio trimmed
+    assert later and all(r.start_s >= 0 for r in later)
+    assert asr.calls[0].start_s < 0
+
+
 def test_backlog_reports_undecoded_audio() -> None:
     policy = StreamingTranscriber(EnergyVad(), PolicyOptions(), language="en")
     policy.feed(speech(3.0), 3.0)
