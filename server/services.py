@@ -105,6 +105,14 @@ class Services:
             pairs.append("any->en (Whisper translate)")
         return ", ".join(pairs) or "nothing (no translation model loaded)"
 
+    def _windows(self) -> dict[str, Any]:
+        """The batched engine's encoder windows as chosen at start-up (alone / crowded)."""
+        engine = self.asr.engine
+        if not isinstance(engine, BatchedWhisperEngine):
+            return {}
+        return {"windows_s": {"alone": list(engine.buckets(crowded=False)),
+                              "crowded": list(engine.buckets(crowded=True))}}
+
     def describe_models(self) -> dict[str, Any]:
         a = self.asr_info
         return {
@@ -113,6 +121,8 @@ class Services:
                 "multilingual": a.multilingual,
                 "languages": list(a.languages),
                 "translate_to_english": a.can_translate_to_english,
+                "engine": self.config.asr_engine,
+                **self._windows(),
             },
             "mt": [
                 {"name": m.name, "kind": m.kind, "pairs": [list(p) for p in m.pairs]}

@@ -570,13 +570,18 @@ class BatchedWhisperEngine(WhisperEngine):
             items += [(h, encoded, row) for row, h in enumerate(again)]
         return self._results(items, task, word_timestamps)
 
+    def buckets(self, crowded: bool) -> tuple[float, ...]:
+        """The encoder windows a crowded call, or a call alone, picks from."""
+        opts = self.batch_opts
+        if (crowded or not self.alone_windows) and opts.crowded_window_buckets_s is not None:
+            return opts.crowded_window_buckets_s
+        return opts.window_buckets_s
+
     def _windows(self, jobs: list[_Job], crowded: bool) -> list[tuple[float, list[_Job]]]:
         """The encoder window for every job: its own bucket, or (shared_window) the bucket of
         the longest audio for all."""
         opts = self.batch_opts
-        buckets = opts.window_buckets_s
-        if (crowded or not self.alone_windows) and opts.crowded_window_buckets_s is not None:
-            buckets = opts.crowded_window_buckets_s
+        buckets = self.buckets(crowded)
 
         def bucket(audio_s: float) -> float:
             window = choose_window_s(audio_s, buckets, opts.window_margin_s)

@@ -192,15 +192,20 @@ def test_base_translates_dutch_to_english_and_detects_the_language() -> None:
 def test_serve_flags_choose_the_batched_engine_its_windows_and_workers() -> None:
     args = build_parser().parse_args([
         "serve", "--asr-model", "tiny.en", "--no-mt", "--asr-engine", "batched", "--asr-windows", "15",
-        "--asr-crowded-windows", "10,20", "--asr-workers", "2", "--threads", "1",
+        "--asr-crowded-windows", "10,20", "--asr-window-budget", "off",
+        "--asr-workers", "2", "--threads", "1",
     ])
     services = Services.load(config_from_args(args))
     try:
         engine = services.asr.engine
         assert isinstance(engine, BatchedWhisperEngine)
         assert engine.batch_opts == BatchOptions(
-            window_buckets_s=(15.0, 30.0), crowded_window_buckets_s=(10.0, 20.0, 30.0)
+            window_buckets_s=(15.0, 30.0), crowded_window_buckets_s=(10.0, 20.0, 30.0),
+            alone_encode_budget_s=None,
         )
+        asr = services.describe_models()["asr"]  # /v1/models
+        assert asr["engine"] == "batched"
+        assert asr["windows_s"] == {"alone": [15.0, 30.0], "crowded": [10.0, 20.0, 30.0]}
         # Two CTranslate2 replicas, and a scheduler that keeps two calls in flight.
         assert engine._model.model.num_workers == 2 and services.asr.opts.workers == 2
     finally:

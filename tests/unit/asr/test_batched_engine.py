@@ -268,6 +268,8 @@ def test_warm_up_times_the_encoder_to_decide_the_windows_of_a_lone_call(
     timed = len(calls.encode) - 1  # after the warm-up decode
     assert timed == (0 if budget is None else 5)
     assert eng.alone_windows is alone
+    assert eng.buckets(crowded=False) == ((20.0, 30.0) if alone else (10.0, 30.0))
+    assert eng.buckets(crowded=True) == (10.0, 30.0)
     calls.encode.clear()
     eng.transcribe_batch([req(0, 2, "")])
     assert calls.encode == [(1, 2000 if alone else 1000)]
