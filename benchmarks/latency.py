@@ -45,6 +45,7 @@ from benchmarks.steps import (
     holds_slo,
     merge_repeats,
     run_recordings,
+    server_models,
     step_figures,
 )
 
@@ -114,7 +115,9 @@ def _stream_counts(text: str) -> list[int]:
         counts = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a list of stream counts: {text!r}") from None
-    if not counts or min(counts) < 1:
+    if not counts:
+        raise argparse.ArgumentTypeError(f"no stream counts given: {text!r}")
+    if min(counts) < 1:
         raise argparse.ArgumentTypeError(f"stream counts must be >= 1: {text!r}")
     return sorted(set(counts))
 
@@ -254,6 +257,9 @@ def run_english(args: argparse.Namespace, plan: Plan, model: str,
     del engine
     systems: dict[str, dict[str, Any]] = {}
     with targets(args, model, plan, mt=None) as tgts:
+        result["server"] = next(
+            (server_models(t.url) for t in tgts if t.system == "parley"), None
+        )
         alive = {t.system for t in tgts}
         for t in tgts:
             systems[t.system] = {"steps": [], "max_streams_under_slo": 0}

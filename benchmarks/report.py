@@ -68,6 +68,19 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def describe_server(models: dict[str, Any] | None) -> str | None:
+    """One line for what `/v1/models` said the Parley server ran, or None if unknown."""
+    if not models or "asr" not in models:
+        return None
+    asr = models["asr"]
+    line = f"{asr.get('name')}, {asr.get('engine', '?')} engine"
+    if windows := asr.get("windows_s"):
+        alone = "/".join(f"{w:g}" for w in windows["alone"])
+        crowded = "/".join(f"{w:g}" for w in windows["crowded"])
+        line += f", windows {alone} s alone and {crowded} s crowded"
+    return line
+
+
 def markdown(results: dict[str, Any]) -> str:
     cfg = results["config"]
     out = [
@@ -91,6 +104,8 @@ def markdown(results: dict[str, Any]) -> str:
     out.append(_table(hdr, [[r[k] for k in keys] for r in results.get("headline", [])]))
     for model, res in results.get("english", {}).items():
         out += ["", f"## Concurrency sweep: {model}", ""]
+        if (server := describe_server(res.get("server"))) is not None:
+            out += [f"Parley ran: {server}.", ""]
         rows = []
         for name in ("parley", "baseline"):
             system = res.get(name)

@@ -7,6 +7,7 @@ clip, the zh-en model for the translation stage. Keeps the benchmark code from r
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,8 @@ def test_smoke_benchmark_writes_sane_results(tmp_path: Path) -> None:
     assert results["smoke"] is True
     english = results["english"]["tiny.en"]
     assert english["offline"]["wer"] < 0.5
+    assert english["server"]["asr"]["name"] == "tiny.en"  # what /v1/models said it runs
+    assert english["server"]["asr"]["engine"] == os.environ.get("PARLEY_ASR_ENGINE", "whisper")
     check_step(english["parley"]["steps"][0])
     check_step(english["baseline"]["steps"][0])
     # The baseline loads a model per client before `ready`; Parley shares one.

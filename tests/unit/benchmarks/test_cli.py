@@ -36,9 +36,15 @@ def test_listed_stream_counts_are_measured_as_given_and_sorted() -> None:
     assert _parse().streams is None
 
 
-@pytest.mark.parametrize("bad", ["0", "two", ",", "2,-1"])
-def test_bad_stream_counts_are_a_usage_error(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("bad", "why"),
+    [("0", "must be >= 1"), ("two", "not a list"), (",", "no stream counts"),
+     ("2,-1", "must be >= 1")],
+)
+def test_bad_stream_counts_are_a_usage_error(
+    bad: str, why: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exit_info:
         _parse("--streams", bad)
     assert exit_info.value.code == 2
-    assert "stream counts" in capsys.readouterr().err
+    assert why in capsys.readouterr().err
