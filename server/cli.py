@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import tomllib
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -193,31 +194,33 @@ def budget_arg(budget: float | None) -> str:
 
 def with_window_budget(batch: BatchOptions, raw: str) -> BatchOptions:
     """`batch` with the `--asr-window-budget` value (seconds or "off"), or ParleyError."""
-    if raw.strip().lower() == "off":
-        return replace(batch, alone_encode_budget_s=None)
-    try:
-        return replace(batch, alone_encode_budget_s=float(raw))
-    except ValueError as exc:
-        raise ParleyError(f"--asr-window-budget {raw!r}: {exc}") from exc
+    return _set_option(batch, "--asr-window-budget", "alone_encode_budget_s", raw, float)
 
 
 def with_windows(batch: BatchOptions, raw: str, crowded: str | None = None) -> BatchOptions:
     """`batch` with the `--asr-windows` value "10,15,20" and the `--asr-crowded-windows`
     value (the same form, or "off"); BatchOptions validates them and adds 30. ParleyError
     when one is not a list of window lengths."""
-    batch = _set_windows(batch, "--asr-windows", raw)
-    return batch if crowded is None else _set_windows(batch, "--asr-crowded-windows", crowded)
+    batch = _set_option(batch, "--asr-windows", "window_buckets_s", raw, _lengths, off=False)
+    if crowded is None:
+        return batch
+    field = "crowded_window_buckets_s"
+    return _set_option(batch, "--asr-crowded-windows", field, crowded, _lengths)
 
 
-def _set_windows(batch: BatchOptions, flag: str, raw: str) -> BatchOptions:
-    crowded = flag == "--asr-crowded-windows"
+def _lengths(raw: str) -> tuple[float, ...]:
+    return tuple(float(w) for w in raw.split(",") if w.strip())
+
+
+def _set_option(
+    batch: BatchOptions, flag: str, field: str, raw: str, parse: Callable[[str], Any],
+    *, off: bool = True,
+) -> BatchOptions:
+    """`batch` with `field` set from the flag's text (`off`: "off" sets None); the flag
+    named in a ParleyError when the text does not parse or BatchOptions refuses it."""
     try:
-        if crowded and raw.strip().lower() == "off":
-            return replace(batch, crowded_window_buckets_s=None)
-        lengths = tuple(float(w) for w in raw.split(",") if w.strip())
-        if crowded:
-            return replace(batch, crowded_window_buckets_s=lengths)
-        return replace(batch, window_buckets_s=lengths)
+        change: dict[str, Any] = {field: None if off and raw.strip().lower() == "off" else parse(raw)}
+        return replace(batch, **change)
     except ValueError as exc:
         raise ParleyError(f"{flag} {raw!r}: {exc}") from exc
 
