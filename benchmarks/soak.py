@@ -44,6 +44,8 @@ import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from clients.python.parley_client.urls import http_url
+
 log = logging.getLogger("soak")
 
 FRAME_S = 0.1
@@ -202,7 +204,7 @@ class Soak:
         self.args = args
         self.clips = clips
         self.base = args.url.rstrip("/")
-        self.http = self.base.replace("ws://", "http://").replace("wss://", "https://")
+        self.metrics_url = http_url(args.url, "/metrics")
         self.headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
         self.outcomes: list[Outcome] = []
         self.memory: list[tuple[float, float]] = []
@@ -343,7 +345,7 @@ class Soak:
     def scrape(self) -> dict[str, float]:
         from server.metrics import parse_text
 
-        with urllib.request.urlopen(self.http + "/metrics", timeout=10) as resp:
+        with urllib.request.urlopen(self.metrics_url, timeout=10) as resp:
             return parse_text(resp.read().decode())
 
     async def sampler(self, stop: asyncio.Event) -> None:

@@ -19,6 +19,7 @@ from benchmarks.recording import Recording
 from benchmarks.replay import replay_many
 from benchmarks.scoring import TimedText, transcript_wer, translation_scores
 from benchmarks.servers import Monitor, ServerProcess, Usage
+from clients.python.parley_client.urls import http_url
 
 
 @dataclass
@@ -28,25 +29,17 @@ class Target:
     server: ServerProcess | None  # None when the server was given with --url
 
 
-def models_url(stream_url: str) -> str:
-    """The `/v1/models` address on the server of a `/v1/stream` address."""
-    scheme, rest = stream_url.split("://", 1)
-    host = rest.split("/", 1)[0]
-    return f"{'https' if scheme == 'wss' else 'http'}://{host}/v1/models"
-
-
 def server_models(stream_url: str) -> dict[str, Any] | None:
     """What a Parley server says it runs (`/v1/models`: engine, windows...), or None when
     it does not answer: results then still say what was measured."""
     import json
-    import urllib.error
     import urllib.request
 
     try:
-        with urllib.request.urlopen(models_url(stream_url), timeout=10) as r:
+        with urllib.request.urlopen(http_url(stream_url, "/v1/models"), timeout=10) as r:
             answer: dict[str, Any] = json.load(r)
             return answer
-    except (OSError, ValueError, urllib.error.URLError):
+    except (OSError, ValueError):  # URLError is an OSError
         return None
 
 

@@ -23,6 +23,12 @@ def stream_url(url: str) -> str:
     return urlunsplit((scheme, netloc, path, parts.query, ""))
 
 
+def http_url(url: str, path: str) -> str:
+    """An HTTP endpoint of the same server (`path` such as "/v1/models", "/metrics")."""
+    scheme, netloc = _base(url)
+    return urlunsplit(("https" if scheme == "wss" else "http", netloc, path, "", ""))
+
+
 def listen_url(url: str, room: str, lang: str | None = None) -> str:
     """The listener endpoint: .../v1/listen?room=R&lang=L."""
     scheme, netloc = _base(url)

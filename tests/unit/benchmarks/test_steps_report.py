@@ -9,7 +9,7 @@ import pytest
 from benchmarks.data import StreamPart
 from benchmarks.report import describe_server, headline, markdown
 from benchmarks.scoring import TimedText, assign_to_parts, translation_scores
-from benchmarks.steps import holds_slo, merge_repeats, models_url
+from benchmarks.steps import holds_slo, merge_repeats
 
 
 def step(streams: int, p90: float, wer: float = 0.1, errors: list[str] | None = None,
@@ -87,13 +87,6 @@ def test_headline_has_both_systems_at_1_stream_and_at_their_best_count() -> None
     text = markdown(results)
     assert "| tiny.en | parley | 1 |" in text
     assert "Largest count under the SLO, parley: 2" in text
-
-
-def test_the_models_address_sits_beside_the_stream_address() -> None:
-    assert models_url("ws://127.0.0.1:8765/v1/stream") == "http://127.0.0.1:8765/v1/models"
-    assert models_url("wss://captions.example:443/v1/stream") == (
-        "https://captions.example:443/v1/models"
-    )
 
 
 def test_the_report_says_what_the_server_ran() -> None:

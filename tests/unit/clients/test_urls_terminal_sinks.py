@@ -7,7 +7,7 @@ import pytest
 from clients.conference.ingest import open_options
 from clients.conference.sinks import Caption, HttpError, ZoomCaptionSink
 from clients.python.parley_client.terminal import LiveCaptions
-from clients.python.parley_client.urls import listen_url, stream_url
+from clients.python.parley_client.urls import http_url, listen_url, stream_url
 
 
 def test_urls() -> None:
@@ -17,6 +17,10 @@ def test_urls() -> None:
     assert stream_url("h:8765") == "ws://h:8765/v1/stream"
     assert listen_url("ws://h:1/v1/stream", "r 1", "de") == "ws://h:1/v1/listen?room=r+1&lang=de"
     assert listen_url("ws://h:1", "r") == "ws://h:1/v1/listen?room=r"
+    assert http_url("ws://127.0.0.1:8765/v1/stream", "/v1/models") == (
+        "http://127.0.0.1:8765/v1/models"
+    )
+    assert http_url("wss://captions.example:443", "/metrics") == "https://captions.example:443/metrics"
     with pytest.raises(ValueError):
         stream_url("ftp://h")
 
