@@ -111,7 +111,6 @@ class WhisperEngine:
             word_timestamps=task == "transcribe",
             condition_on_previous_text=False,
             initial_prompt=request.prompt or None,
-            prefix=request.prefix or None,
             vad_filter=False,
             no_speech_threshold=self.opts.no_speech_threshold,
             log_prob_threshold=self.opts.log_prob_threshold,

@@ -23,9 +23,6 @@ class AsrRequest:
     prompt: str  # recent committed text, to condition the decoder
     language: str | None  # None: detect
     final: bool  # commit everything it returns (end of utterance)
-    #: Committed text spoken inside the window (its context): forced as the decoder's
-    #: prefix, so context is heard as it was committed and only the rest is decoded.
-    prefix: str = ""
 
 
 @dataclass(frozen=True)
