@@ -23,6 +23,7 @@ from server.asr.batched import (
     repeats_phrase,
     split_segments,
     tokens_before_word,
+    uncontended_s,
 )
 from server.asr.whisper import AsrOptions
 from server.streaming.words import Word
@@ -257,3 +258,10 @@ def test_options_always_end_with_the_native_window() -> None:
 def test_bad_options(kw: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         BatchOptions(**kw)  # type: ignore[arg-type]
+
+
+def test_uncontended_time_discounts_other_processes() -> None:
+    assert uncontended_s(0.149, 0.148, 2) == pytest.approx(0.074)  # a busy machine
+    assert uncontended_s(0.077, 0.146, 2) == pytest.approx(0.073)  # an idle one
+    assert uncontended_s(0.10, 0.30, 2) == pytest.approx(0.10)  # other threads of ours ran
+    assert uncontended_s(0.10, 0.10, 0) == pytest.approx(0.10)
