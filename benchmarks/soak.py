@@ -44,7 +44,7 @@ import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from clients.python.parley_client.urls import http_url
+from clients.python.parley_client.urls import http_url, listen_url, stream_url
 
 log = logging.getLogger("soak")
 
@@ -203,7 +203,7 @@ class Soak:
     def __init__(self, args: argparse.Namespace, clips: list[bytes]) -> None:
         self.args = args
         self.clips = clips
-        self.base = args.url.rstrip("/")
+        self.stream_url = stream_url(args.url)
         self.metrics_url = http_url(args.url, "/metrics")
         self.headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
         self.outcomes: list[Outcome] = []
@@ -218,9 +218,9 @@ class Soak:
         room = f"soak-{rng.randrange(1 << 30):x}" if rng.random() < 0.3 else None
         listener: Conn | None = None
         if room is not None:
-            listener = await Conn.open(f"{self.base}/v1/listen?room={room}", self.headers)
+            listener = await Conn.open(listen_url(self.args.url, room), self.headers)
             await listener.first(("joined",))
-        conn = await Conn.open(self.base + "/v1/stream", self.headers)
+        conn = await Conn.open(self.stream_url, self.headers)
         await conn.ws.send(start_msg(self.args.token, room))
         ready = await conn.first(("ready", "error"))
         if ready["type"] != "ready":
@@ -254,7 +254,7 @@ class Soak:
 
     async def resume(self, rng: random.Random) -> Outcome:
         pcm = utterances(rng, self.clips, rng.randint(2, 3))
-        a = await Conn.open(self.base + "/v1/stream", self.headers)
+        a = await Conn.open(self.stream_url, self.headers)
         await a.ws.send(start_msg(self.args.token))
         ready = await a.first(("ready", "error"))
         if ready["type"] != "ready" or "resume_token" not in ready:
@@ -264,7 +264,7 @@ class Soak:
         a.cut()
         await a.closed(10)
         await asyncio.sleep(rng.uniform(0.0, 2.0))
-        b = await Conn.open(self.base + "/v1/stream", self.headers)
+        b = await Conn.open(self.stream_url, self.headers)
         resume = {"session_id": ready["session_id"], "resume_token": ready["resume_token"],
                   "last_seq": a.last_seq}
         await b.ws.send(start_msg(self.args.token, resume=resume))
@@ -290,7 +290,7 @@ class Soak:
 
     async def abrupt(self, rng: random.Random) -> Outcome:
         pcm = utterances(rng, self.clips, 1)
-        conn = await Conn.open(self.base + "/v1/stream", self.headers)
+        conn = await Conn.open(self.stream_url, self.headers)
         await conn.ws.send(start_msg(self.args.token))
         await conn.first(("ready",))
         await conn.send_audio(pcm[: int(len(pcm) * rng.uniform(0.2, 0.8)) // 2 * 2],
@@ -299,7 +299,7 @@ class Soak:
         return Outcome("abrupt", True, audio_s=conn.sent / 32000)
 
     async def garbage(self, rng: random.Random) -> Outcome:
-        conn = await Conn.open(self.base + "/v1/stream", self.headers)
+        conn = await Conn.open(self.stream_url, self.headers)
         expected = ["bad_json", "unknown_type", "not_started", "bad_audio_format"]
         for frame in ("{nope", json.dumps({"type": "dance"}), bytes(rng.randbytes(64)),
                       json.dumps({"type": "start", "audio": {"encoding": "mp3"}})):
@@ -311,7 +311,7 @@ class Soak:
                        error_codes=conn.errors())
 
     async def oversized(self, rng: random.Random) -> Outcome:
-        conn = await Conn.open(self.base + "/v1/stream", self.headers)
+        conn = await Conn.open(self.stream_url, self.headers)
         await conn.ws.send(start_msg(self.args.token))
         await conn.first(("ready",))
         await conn.send_audio(utterances(rng, self.clips, 1)[:32000], self.args.realtime)
