@@ -535,7 +535,7 @@ class BatchedWhisperEngine(WhisperEngine):
             return
         window = opts.window_buckets_s[0]
         job = self._job(0, request, 1.0)
-        threads = max(1, min(self.opts.cpu_threads, available_cores()))
+        threads = min(self.opts.cpu_threads, available_cores())  # uncontended_s keeps it >= 1
         best = float("inf")
         for _ in range(5):
             t0, c0 = time.perf_counter(), time.process_time()
