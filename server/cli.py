@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     add(s, "--asr-window-budget",
         default=budget_arg(BatchOptions().alone_encode_budget_s),
         help="batched engine: a lone decode takes --asr-windows only if this machine encodes"
-             " the shortest of them within this many seconds (timed at start-up), else the"
+             " the shortest of them within this many seconds (timed at start-up from CPU time,"
+             " so other busy programs do not count), else the"
              " crowded windows; 'off': no test")
     add(s, "--compute-type", default="int8", help="CTranslate2 compute type for both models")
     add(s, "--threads", type=int, default=AsrOptions.cpu_threads,
