@@ -128,23 +128,27 @@ def xiph_lace(packets: list[bytes]) -> bytes:
     return bytes(out)
 
 
-def xiph_unlace(data: bytes) -> list[bytes]:
-    if not data:
-        raise AudioError("empty Xiph-laced codec headers")
-    count = data[0] + 1
-    pos = 1
+def read_xiph_sizes(data: bytes, pos: int, count: int, where: str) -> tuple[list[int], int]:
+    """`count` Xiph-laced sizes (runs of 255 plus a last byte) from `pos` -> (sizes, end)."""
     sizes: list[int] = []
-    for _ in range(count - 1):
+    for _ in range(count):
         size = 0
         while True:
             if pos >= len(data):
-                raise AudioError("truncated Xiph lacing in codec headers")
+                raise AudioError(f"truncated Xiph lacing in {where}")
             byte = data[pos]
             pos += 1
             size += byte
             if byte != 255:
                 break
         sizes.append(size)
+    return sizes, pos
+
+
+def xiph_unlace(data: bytes) -> list[bytes]:
+    if not data:
+        raise AudioError("empty Xiph-laced codec headers")
+    sizes, pos = read_xiph_sizes(data, 1, data[0], "codec headers")
     sizes.append(len(data) - pos - sum(sizes))
     if sizes[-1] < 0:
         raise AudioError("Xiph lacing sizes exceed the codec headers")

@@ -34,6 +34,7 @@ from server.audio.packets import (
     EncodedPacket,
     opus_head,
     opus_setup,
+    read_xiph_sizes,
     vorbis_setup_from_private,
 )
 from server.errors import AudioError
@@ -211,17 +212,7 @@ def parse_block(data: bytes) -> tuple[int, list[bytes]]:
     pos += 1
     sizes: list[int] = []
     if lacing == 1:  # Xiph
-        for _ in range(count - 1):
-            size = 0
-            while True:
-                if pos >= len(data):
-                    raise AudioError("truncated Xiph lacing in Matroska block")
-                byte = data[pos]
-                pos += 1
-                size += byte
-                if byte != 255:
-                    break
-            sizes.append(size)
+        sizes, pos = read_xiph_sizes(data, pos, count - 1, "Matroska block")
     elif lacing == 3:  # EBML: first size, then signed differences
         first = read_vint(data, pos)
         if first is None or first[0] == _UNKNOWN:

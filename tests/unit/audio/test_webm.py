@@ -7,7 +7,7 @@ import av
 import numpy as np
 import pytest
 
-from server.audio.packets import CodecSetup, DemuxEvent, EncodedPacket
+from server.audio.packets import CodecSetup, DemuxEvent, EncodedPacket, xiph_lace, xiph_unlace
 from server.audio.webm import WebmDemuxer, parse_block
 from server.errors import AudioError
 from tests.unit.audio.conftest import Encoder
@@ -237,3 +237,17 @@ def test_garbage_after_a_valid_header_is_bounded(encoded: Encoder) -> None:
         except AudioError:
             continue
         assert len(demuxer._buf) <= 65536
+
+
+def test_xiph_laced_codec_headers_round_trip_and_truncation() -> None:
+    packets = [b"x" * 255, b"y" * 300, b"z" * 7]
+    assert xiph_unlace(xiph_lace(packets)) == packets
+    with pytest.raises(AudioError, match="truncated Xiph lacing in codec headers"):
+        xiph_unlace(bytes([2, 255, 255]))
+    with pytest.raises(AudioError, match="empty"):
+        xiph_unlace(b"")
+
+
+def test_truncated_xiph_lacing_in_a_block_is_an_audio_error() -> None:
+    with pytest.raises(AudioError, match="truncated Xiph lacing in Matroska block"):
+        parse_block(b"\x81\x00\x00\x02" + bytes([2]) + b"\xff")
