@@ -132,6 +132,17 @@ function renderLatency() {
   ui.lat.spark.setAttribute("aria-label", `Recent latency: partial median ${m("partial")}, final median ${m("final")}`);
 }
 
+/** A transcript or translation event, from a speaker's own session or a followed one. */
+function showCaption(ev) {
+  if (ev.type === "translation") {
+    view.translation(ev);
+    return;
+  }
+  stats.add(ev.final ? "final" : "partial", ev.latency_ms);
+  renderLatency();
+  view.transcript(ev);
+}
+
 let trackSig = "";
 function refreshTracks() {
   const tracks = view.tracks();
@@ -246,12 +257,8 @@ class SpeakSession {
         break;
       }
       case "transcript":
-        stats.add(ev.final ? "final" : "partial", ev.latency_ms);
-        renderLatency();
-        view.transcript(ev);
-        break;
       case "translation":
-        view.translation(ev);
+        showCaption(ev);
         break;
       case "error":
         this.lastError = ev;
@@ -418,12 +425,8 @@ class ListenSession {
         this.showWaiting();
         break;
       case "transcript":
-        stats.add(ev.final ? "final" : "partial", ev.latency_ms);
-        renderLatency();
-        view.transcript(ev);
-        break;
       case "translation":
-        view.translation(ev);
+        showCaption(ev);
         break;
       case "end":
         if (ev.session_id) {
