@@ -1,4 +1,4 @@
-"""A bounded queue of events for one consumer (a speaker or listener socket).
+"""A bounded queue of events for one consumer (a speaker or listener socket), and its writer.
 
 Overflow policy (DESIGN.md): partial transcripts/translations and metrics may
 be dropped for a slow consumer, finals never silently. When the queue is full
@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from server.protocol.messages import Event
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from server.protocol.messages import Event, dumps
 
 
 class SlowConsumer(Exception):
@@ -62,3 +65,12 @@ class Outbox:
             self._ready.clear()
             await self._ready.wait()
         return self._items.popleft()
+
+
+async def write_loop(conn: ServerConnection, outbox: Outbox) -> None:
+    """Send the outbox's events in order until it is closed and drained, or the peer goes."""
+    while (event := await outbox.get()) is not None:
+        try:
+            await conn.send(dumps(event))
+        except ConnectionClosed:
+            return

@@ -38,13 +38,12 @@ from server.closing import close_bounded
 from server.errors import LimitError, OverloadedError, ParleyError, ProtocolError
 from server.limits import ConnectionGuard, LimitPolicy, SessionDeadline
 from server.live import LiveSession, not_found
-from server.outbox import Outbox, SlowConsumer
+from server.outbox import Outbox, SlowConsumer, write_loop
 from server.protocol.messages import (
     FlushMessage,
     Sequencer,
     StartMessage,
     StopMessage,
-    dumps,
     parse_client_text,
 )
 from server.resume import ReplayGap, ResumeKey, SessionChannel
@@ -115,7 +114,7 @@ class SpeakerConnection:
         return self.live.session.seq if self.live is not None else self.local_seq
 
     async def run(self) -> None:
-        writer = asyncio.create_task(_write_loop(self.conn, self.outbox))
+        writer = asyncio.create_task(write_loop(self.conn, self.outbox))
         try:
             if not self.gw.accepting:
                 raise OverloadedError("server is shutting down; connect again",
@@ -388,11 +387,3 @@ async def _until(aw: Awaitable[Any], interrupted: asyncio.Task[Any]) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-
-async def _write_loop(conn: ServerConnection, outbox: Outbox) -> None:
-    while (event := await outbox.get()) is not None:
-        try:
-            await conn.send(dumps(event))
-        except ConnectionClosed:
-            return

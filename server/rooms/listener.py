@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosed
 
 from server.closing import close_bounded
 from server.errors import ParleyError
-from server.outbox import Outbox
+from server.outbox import Outbox, write_loop
 from server.protocol.messages import Sequencer, dumps
 from server.rooms.hub import CLOSE_POLICY, Listener, RoomHub
 from server.rooms.query import parse_listen_query
@@ -40,7 +40,7 @@ async def serve_listener(conn: ServerConnection, hub: RoomHub) -> None:
             await conn.send(dumps(Sequencer().stamp(error_event(exc))))
         await close_bounded(conn, CLOSE_POLICY, exc.code)
         return
-    writer = asyncio.create_task(_write_loop(conn, outbox), name=f"listener-{listener.id}")
+    writer = asyncio.create_task(write_loop(conn, outbox), name=f"listener-{listener.id}")
     reader = asyncio.create_task(_read_until_closed(conn))
     gone = asyncio.create_task(listener.gone.wait())
     try:
@@ -71,11 +71,3 @@ async def _read_until_closed(conn: ServerConnection) -> None:
     with contextlib.suppress(ConnectionClosed):
         async for _ in conn:
             pass
-
-
-async def _write_loop(conn: ServerConnection, outbox: Outbox) -> None:
-    while (event := await outbox.get()) is not None:
-        try:
-            await conn.send(dumps(event))
-        except ConnectionClosed:
-            return
