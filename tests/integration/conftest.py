@@ -16,8 +16,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.integration.rooms_support import Mosquitto
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,3 +100,12 @@ def base_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
         "--asr-model", "base", "--mt-model", "zh-en", tmp=tmp_path_factory.mktemp("srv")
     ) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    """A real mosquitto on a free port, one per test module that asks for it."""
+    from tests.integration.rooms_support import mosquitto
+
+    with mosquitto(tmp_path_factory.mktemp("mqtt")) as b:
+        yield b

@@ -15,18 +15,11 @@ from tests.integration.rooms_support import (
     Mosquitto,
     finals,
     librivox_files,
-    mosquitto,
     speak,
     speech,
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
-    with mosquitto(tmp_path_factory.mktemp("mqtt")) as b:
-        yield b
 
 
 @pytest.fixture(scope="module")
