@@ -6,6 +6,7 @@ cache (`parley models pull tiny.en base zh-en`, done by scripts/test.sh).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -13,12 +14,16 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from server.config import ServerConfig
+from server.gateway import RunningServer, running
+from server.services import Services
 
 if TYPE_CHECKING:
     from tests.integration.rooms_support import Mosquitto
@@ -109,3 +114,14 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
 
     with mosquitto(tmp_path_factory.mktemp("mqtt")) as b:
         yield b
+
+
+@contextlib.asynccontextmanager
+async def serve_in_process(config: ServerConfig) -> AsyncIterator[RunningServer]:
+    """Load `config`'s models and serve them in this process on a free port."""
+    services = await asyncio.to_thread(Services.load, config)
+    try:
+        async with running(services, port=0) as server:
+            yield server
+    finally:
+        await services.aclose()

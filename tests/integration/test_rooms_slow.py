@@ -18,6 +18,7 @@ from server.config import Limits, ServerConfig
 from server.gateway import RunningServer, running
 from server.rooms.hub import RoomHub
 from server.services import Services
+from tests.integration.conftest import serve_in_process
 from tests.integration.rooms_support import Follower, StalledListener, librivox_files, speech
 
 pytestmark = pytest.mark.slow
@@ -26,12 +27,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 async def small_queue_server() -> AsyncIterator[RunningServer]:
     config = ServerConfig(asr_model="tiny.en", mt_models=(), limits=Limits(outbox_events=8))
-    services = await asyncio.to_thread(Services.load, config)
-    try:
-        async with running(services, port=0) as server:
-            yield server
-    finally:
-        await services.aclose()
+    async with serve_in_process(config) as server:
+        yield server
 
 
 def _listener_connections(server: RunningServer) -> list[ServerConnection]:

@@ -13,9 +13,8 @@ from typing import Any
 import pytest
 
 from server.config import ServerConfig
-from server.gateway import RunningServer, running
-from server.services import Services
-from tests.integration.conftest import parley_serve
+from server.gateway import RunningServer
+from tests.integration.conftest import parley_serve, serve_in_process
 from tests.integration.resilience_support import FRAME, Speaker, http_get, speech_pcm
 from tests.integration.rooms_support import in_order_hits, librivox_files, read_pcm, words
 from tests.unit.deploy.manifests import DRAIN_DEADLINE_S
@@ -76,13 +75,8 @@ def test_sigterm_mid_utterance_delivers_every_final_then_1001(tmp_path: Path) ->
 
 @pytest.fixture
 async def in_process() -> AsyncIterator[RunningServer]:
-    config = ServerConfig(asr_model="tiny.en", mt_models=())
-    services = await asyncio.to_thread(Services.load, config)
-    try:
-        async with running(services, port=0) as server:
-            yield server
-    finally:
-        await services.aclose()
+    async with serve_in_process(ServerConfig(asr_model="tiny.en", mt_models=())) as server:
+        yield server
 
 
 async def test_while_draining_new_sessions_are_refused_and_readyz_fails(
