@@ -20,19 +20,30 @@ way by chance, and a rule tuned on one layout can miss what another shows.
 `--orders K` also shuffles the clips (K fixed orders, the first as listed): each
 order gives every clip other neighbours, hence other prompts and context audio,
 for more nearly independent samples of the same 392 words.
+
+`--compare BASE.jsonl` pairs each layout with the same layout of an earlier run's
+output (saved stdout) and ends with the per-layout change in streaming errors: its
+mean, standard deviation and t statistic. A layout moves by about 7 errors either
+way by chance, so over nine layouts only |t| above about 2 is a measured change.
+
+    python -m benchmarks.policy_replay tiny.en --orders 3 > main.jsonl
+    python -m benchmarks.policy_replay tiny.en '{"context_s": 6}' --orders 3 --compare main.jsonl
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import sys
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from benchmarks.data import build_stream, english_clips, wer
+from benchmarks.data import build_stream, english_clips, wer, word_errors
 from server.asr.batched import BatchedWhisperEngine, BatchOptions
 from server.asr.whisper import AsrOptions, WhisperEngine
 from server.audio.vad import SileroVadModel, VadStream
@@ -81,7 +92,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--orders", type=int, default=1, help="clip orders, each joined with every pause [1]"
     )
+    parser.add_argument(
+        "--compare", type=Path, metavar="BASE.jsonl",
+        help="an earlier run's output: end with the paired per-layout change in errors",
+    )
     args = parser.parse_args(argv)
+    try:
+        base_runs = read_runs(args.compare) if args.compare else None
+    except (OSError, ValueError) as exc:
+        parser.error(f"--compare: {exc}")
     overrides = json.loads(args.options)
     options = replace(PolicyOptions(), **overrides)
     batch = json.loads(args.batch)
@@ -102,9 +121,10 @@ def main(argv: list[str]) -> int:
             decodes, text = replay(engine, stream.audio, options)
             # The whole stream (> 30 s) takes faster-whisper's long-form path in either engine.
             offline = transcribe_audio(engine, stream.audio, "en").text
+            errors, words = word_errors(stream.reference, text)
             runs.append({
                 "order": order, "pause_s": pause, "audio_s": round(stream.duration_s, 1),
-                "decodes": decodes,
+                "decodes": decodes, "words": words, "streaming_errors": errors,
                 "streaming_wer": round(wer(stream.reference, text), 4),
                 "offline_wer": round(wer(stream.reference, offline), 4),
             })
@@ -117,7 +137,40 @@ def main(argv: list[str]) -> int:
         "offline_wer": round(offline_wer, 4),
         "ratio": round(streaming / offline_wer, 3) if offline_wer else None,
     }))
+    if base_runs is not None:
+        print(json.dumps({"compare": str(args.compare), **paired_change(base_runs, runs)}))
     return 0
+
+
+def read_runs(path: Path) -> list[dict[str, Any]]:
+    """The per-layout lines of a saved run (the summary line has no "order")."""
+    lines = (json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip())
+    return [r for r in lines if "order" in r]
+
+
+def _errors(run: dict[str, Any], words: int) -> float:
+    # Runs saved before "streaming_errors" existed give only the rate.
+    return float(run.get("streaming_errors", run["streaming_wer"] * words))
+
+
+def paired_change(base: list[dict[str, Any]], runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-layout change in streaming errors against `base`, paired on (order, pause)."""
+    by_layout = {(r["order"], r["pause_s"]): r for r in base}
+    diffs = []
+    for run in runs:
+        before = by_layout.get((run["order"], run["pause_s"]))
+        if before is None:
+            continue
+        words = run.get("words", 0)
+        diffs.append(round(_errors(run, words) - _errors(before, words), 1))
+    n = len(diffs)
+    mean = sum(diffs) / n if n else 0.0
+    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1)) if n > 1 else 0.0
+    t = mean / (sd / math.sqrt(n)) if n > 1 and sd > 0 else None
+    return {
+        "layouts": n, "per_layout": diffs, "total": round(sum(diffs), 1),
+        "mean": round(mean, 2), "sd": round(sd, 2), "t": None if t is None else round(t, 2),
+    }
 
 
 def replay(

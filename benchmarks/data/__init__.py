@@ -9,13 +9,14 @@ Public API:
     load_audio_16k(path) -> np.ndarray       build_stream(clips, pause_s=0.8, name=None) -> Stream
     english_stream() -> Stream               short_english_stream(max_s=30) -> Stream
     normalize_en(text) -> str                wer(ref, hyp) -> float
+    word_errors(ref, hyp) -> (errors, reference words)
 """
 
 from benchmarks.data.audio import load_audio_16k
 from benchmarks.data.clips import Clip, Stream, StreamPart
 from benchmarks.data.dutch import dutch_clips, fetch_dutch
 from benchmarks.data.english import english_clips, fetch_english
-from benchmarks.data.normalize import normalize_basic, normalize_en, wer
+from benchmarks.data.normalize import normalize_basic, normalize_en, wer, word_errors
 from benchmarks.data.packages import FetchError
 from benchmarks.data.streams import build_stream, english_stream, short_english_stream
 
@@ -35,4 +36,5 @@ __all__ = [
     "normalize_en",
     "short_english_stream",
     "wer",
+    "word_errors",
 ]

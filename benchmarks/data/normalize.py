@@ -258,18 +258,13 @@ def normalize_en(text: str) -> str:
     return " ".join(out)
 
 
-def wer(
+def word_errors(
     reference: str | Sequence[str],
     hypothesis: str | Sequence[str],
     *,
     normalize: bool = True,
-) -> float:
-    """Word error rate of `hypothesis` against `reference` (one text or parallel lists).
-
-    Lists are scored as one corpus (errors summed over the sum of reference words). Texts are
-    normalized with `normalize_en` first unless `normalize` is False. An empty reference
-    counts every hypothesis word as an insertion.
-    """
+) -> tuple[int, int]:
+    """(errors, reference words) of `hypothesis` against `reference`, as `wer` counts them."""
     import jiwer
 
     refs = [reference] if isinstance(reference, str) else list(reference)
@@ -293,6 +288,22 @@ def wer(
         out = jiwer.process_words(ref, hyp)
         errors += out.substitutions + out.deletions + out.insertions
         words += ref_words
+    return errors, words
+
+
+def wer(
+    reference: str | Sequence[str],
+    hypothesis: str | Sequence[str],
+    *,
+    normalize: bool = True,
+) -> float:
+    """Word error rate of `hypothesis` against `reference` (one text or parallel lists).
+
+    Lists are scored as one corpus (errors summed over the sum of reference words). Texts are
+    normalized with `normalize_en` first unless `normalize` is False. An empty reference
+    counts every hypothesis word as an insertion.
+    """
+    errors, words = word_errors(reference, hypothesis, normalize=normalize)
     if words == 0:
         return 0.0 if errors == 0 else float(errors)
     return errors / words

@@ -1,6 +1,9 @@
+import json
+from pathlib import Path
+
 import pytest
 
-from benchmarks.policy_replay import clip_orders, main
+from benchmarks.policy_replay import clip_orders, main, paired_change, read_runs
 
 
 def test_the_first_order_is_as_given_and_the_others_are_fixed_shuffles() -> None:
@@ -24,3 +27,38 @@ def test_batch_options_without_the_batched_engine_are_refused_before_loading_a_m
         main(["no-such-model", "--batch", '{"window_margin_s": 5}'])
     assert exc.value.code == 2
     assert "--batch needs --engine batched" in capsys.readouterr().err
+
+
+def _run(order: int, pause: float, errors: int) -> dict[str, object]:
+    return {"order": order, "pause_s": pause, "words": 392, "streaming_errors": errors,
+            "streaming_wer": errors / 392}
+
+
+def test_paired_change_pairs_layouts_and_gives_mean_sd_and_t() -> None:
+    base = [_run(0, 0.6, 50), _run(0, 0.8, 60), _run(1, 0.6, 40)]
+    runs = [_run(0, 0.8, 58), _run(0, 0.6, 46), _run(1, 0.6, 40), _run(2, 0.6, 99)]
+    change = paired_change(base, runs)
+    assert change["layouts"] == 3  # order 2 has no partner
+    assert change["per_layout"] == [-2, -4, 0]
+    assert change["total"] == -6 and change["mean"] == -2.0 and change["sd"] == 2.0
+    assert change["t"] == round(-2.0 / (2.0 / 3 ** 0.5), 2)
+
+
+def test_a_base_saved_before_error_counts_is_read_by_its_rate(tmp_path: Path) -> None:
+    saved = tmp_path / "main.jsonl"
+    lines = [{"order": 0, "pause_s": 0.6, "streaming_wer": 0.1505}, {"model": "tiny.en", "ratio": 1.1}]
+    saved.write_text("\n".join(json.dumps(x) for x in lines) + "\n", "utf-8")
+    base = read_runs(saved)
+    assert len(base) == 1  # the summary line is not a layout
+    change = paired_change(base, [_run(0, 0.6, 55)])
+    assert change["per_layout"] == [round(55 - 0.1505 * 392, 1)]
+    assert change["t"] is None  # one layout has no spread
+
+
+def test_a_missing_compare_file_is_refused_before_loading_a_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["no-such-model", "--compare", str(tmp_path / "none.jsonl")])
+    assert exc.value.code == 2
+    assert "--compare" in capsys.readouterr().err

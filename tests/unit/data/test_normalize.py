@@ -10,6 +10,7 @@ from benchmarks.data.normalize import (
     number_to_words,
     ordinal_words,
     wer,
+    word_errors,
     year_to_words,
 )
 
@@ -65,6 +66,11 @@ def test_wer() -> None:
     assert wer("a b c d", "a x c") == pytest.approx(0.5)  # 1 substitution + 1 deletion
     assert wer("a b", "a b c d") == pytest.approx(1.0)  # 2 insertions
     assert wer("Hello", "hello", normalize=False) == 1.0
+
+
+def test_word_errors_are_the_counts_behind_wer() -> None:
+    assert word_errors("a b c d", "a x c") == (2, 4)
+    assert word_errors(["a b", "uh"], ["a b", "oops"]) == (1, 2)
 
 
 def test_corpus_wer_and_empty_references() -> None:
