@@ -14,8 +14,8 @@ batch of requests together:
 3. `detect_language` once, only if a multilingual request has no language;
 4. `generate` for the whole bucket with per-request prompts (previous text + start of
    transcript), greedy, with timestamp tokens. CTranslate2 requires <|startoftranscript|>
-   at one index in every prompt of a call, so prompts are grouped by length (`PromptFit`);
-5. guards: Whisper's silence rule, a token budget per second of audio, repetition
+   at one index in every prompt of a call, so prompts are grouped by length (`prompts.py`);
+5. guards (`guards.py`): Whisper's silence rule, a token budget per second of audio, repetition
    (compression ratio, repeated token blocks, repeated segments), segments and words
    after the end of the audio. A short-window decode that looks like a hallucination loop
    is decoded again on Whisper's native 30 s window (short windows make Whisper repeat
@@ -32,13 +32,11 @@ the shared counters take a lock.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
-import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -53,6 +51,27 @@ from server.asr.features import (
     token_budget,
     window_frames,
 )
+from server.asr.guards import (
+    Segment,
+    avg_logprob,
+    check_segments,
+    clip_words,
+    compression_ratio,
+    cut_segments,
+    find_loop,
+    is_silence,
+    phrase_repeat_at,
+    segment_tokens,
+    split_segments,
+    tokens_before_word,
+)
+from server.asr.prompts import (
+    WHISPER_MAX_LENGTH,
+    PromptFit,
+    build_prompt,
+    generation_max_length,
+    group_by_prompt,
+)
 from server.asr.whisper import AsrOptions, Decode, Task, WhisperEngine, available_cores
 from server.errors import UnsupportedError
 from server.models.types import AsrModelInfo
@@ -61,31 +80,10 @@ from server.streaming.words import Word
 
 log = logging.getLogger(__name__)
 
-#: How prompts of different lengths share `generate` calls (CTranslate2 needs the
-#: start-of-transcript token at one index in every prompt of a call):
-#: "group": one call per distinct prompt length (after the `max_prompt_tokens` cap); every
-#:          request decodes exactly as it would alone. Sessions in full flow all hit the
-#:          cap (the policy sends ~45 tokens), so they share one call; only sessions with
-#:          little text yet add calls.
-#: "bucket": prompts grouped by length class (0, 1, 2-3, 4-7, 8-15, 16-31, 32-63, ...) and
-#:           cut to the shortest of their class: fewer calls, but a request's text can
-#:           depend on its batch-mates (measured: no faster than "group").
-#: "truncate": one call per window; every prompt cut to the shortest in the batch (a
-#:             session with no text yet takes every other session's context away:
-#:             tiny.en WER 0.17 -> 0.31 in batches of 8).
-#: Padding short prompts with filler tokens was measured and rejected: any filler
-#: (spaces, <|startofprev|>, <|endoftext|>, "...") raised tiny.en's WER from 0.37 to 0.48-0.92.
-PromptFit = Literal["bucket", "group", "truncate"]
 
-#: Whisper's decoder context is 448 tokens; CTranslate2 also caps the generated tokens at
-#: half of `max_length` (as openai-whisper's sample_len), measured: max_length=10 with a
-#: 2-token prompt gives at most 5 tokens.
-WHISPER_MAX_LENGTH = 448
-_TIME_PRECISION = 0.02  # seconds per timestamp token
 _MAX_INITIAL_TIMESTAMP_INDEX = 50  # faster-whisper's default max_initial_timestamp=1.0 s
 _PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 _APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
-_NORM_RE = re.compile(r"[^\w']+", re.UNICODE)
 
 
 @dataclass(frozen=True)
@@ -171,65 +169,6 @@ class BatchOptions:
 # --------------------------------------------------------------------------- pure helpers
 
 
-@dataclass(frozen=True)
-class Segment:
-    """A stretch of decoded text between two timestamp tokens (times relative to audio[0])."""
-
-    start: float
-    end: float
-    tokens: tuple[int, ...]  # text tokens only
-
-
-def build_prompt(
-    previous: Sequence[int],
-    *,
-    sot_prev: int,
-    sot_sequence: Sequence[int],
-    no_timestamps: int | None,
-) -> list[int]:
-    """[<|startofprev|> previous...] <|startoftranscript|> [lang] [task] [<|notimestamps|>].
-
-    As faster-whisper's `get_prompt`; no <|startofprev|> when there is no previous text.
-    """
-    prompt: list[int] = []
-    if previous:
-        prompt.append(sot_prev)
-        prompt.extend(previous)
-    prompt.extend(sot_sequence)
-    if no_timestamps is not None:
-        prompt.append(no_timestamps)
-    return prompt
-
-
-def group_by_prompt(
-    previous: Sequence[Sequence[int]], mode: PromptFit
-) -> list[tuple[list[int], list[list[int]]]]:
-    """Split a batch into `generate` calls: [(indices, previous tokens per index)].
-
-    Every call's prompts have the same length, so <|startoftranscript|> sits at one index.
-    """
-    if not previous:
-        return []
-    if mode == "truncate":
-        shortest = min(len(p) for p in previous)
-        cut = [list(p[len(p) - shortest :]) if shortest else [] for p in previous]
-        return [(list(range(len(previous))), cut)]
-    groups: dict[int, list[int]] = {}
-    for i, p in enumerate(previous):
-        key = len(p) if mode == "group" else prompt_class(len(p))
-        groups.setdefault(key, []).append(i)
-    out: list[tuple[list[int], list[list[int]]]] = []
-    for _, idx in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        shortest = min(len(previous[i]) for i in idx)
-        out.append((idx, [list(previous[i][len(previous[i]) - shortest :]) for i in idx]))
-    return out
-
-
-def prompt_class(length: int) -> int:
-    """0 for no prompt, else 1 + floor(log2(length)): 1, 2-3, 4-7, 8-15, ..."""
-    return length.bit_length()
-
-
 def uncontended_s(wall_s: float, cpu_s: float, threads: int) -> float:
     """How long a model call that took `wall_s` (and `cpu_s` of this process's CPU time,
     on `threads` threads) takes on a machine nobody else is using.
@@ -240,194 +179,6 @@ def uncontended_s(wall_s: float, cpu_s: float, threads: int) -> float:
     idle wall time; the wall time is the bound when the call did not spread evenly.
     """
     return min(wall_s, cpu_s / max(1, threads))
-
-
-def generation_max_length(budget: int, prompt_len: int) -> int:
-    """`max_length` for CTranslate2 so that up to `budget` tokens can be generated."""
-    return min(WHISPER_MAX_LENGTH, max(2 * budget, prompt_len + budget))
-
-
-def avg_logprob(score: float, num_tokens: int) -> float:
-    """faster-whisper's average log probability from CTranslate2's length-normalized score."""
-    return score * num_tokens / (num_tokens + 1)
-
-
-def compression_ratio(text: str) -> float:
-    data = text.encode("utf-8")
-    if not data:
-        return 0.0
-    return len(data) / len(zlib.compress(data))
-
-
-def is_silence(no_speech_prob: float, logprob: float, opts: AsrOptions) -> bool:
-    """Whisper's own rule: probably no speech AND not confident about the text."""
-    return no_speech_prob > opts.no_speech_threshold and logprob < opts.log_prob_threshold
-
-
-def find_loop(
-    tokens: Sequence[int], *, min_repeats: int, min_tokens: int, max_block: int = 16
-) -> int | None:
-    """Where a hallucination loop starts repeating, or None.
-
-    A loop is a block of tokens repeated back to back at least `min_repeats` times and
-    `min_tokens` long in all: "6, 6, 6, 6, 6, 6, 6", "Firefox Firefox Firefox ...". The
-    result is the index of the block's second copy, so `tokens[:index]` keeps one.
-    "word, word, word" (3 x 2 tokens) is not a loop; real repetition that is long enough
-    is, which costs a needless full-window decode, not words.
-    """
-    n = len(tokens)
-    best: int | None = None
-    for block in range(1, min(max_block, n // min_repeats) + 1):
-        need = max(min_repeats, -(-min_tokens // block))  # ceil(min_tokens / block)
-        if need * block > n:
-            continue
-        # Runs of equal blocks, for every phase of the block grid.
-        for offset in range(block):
-            run = 1
-            run_start = offset
-            prev = tuple(tokens[offset : offset + block])
-            pos = offset + block
-            while pos + block <= n:
-                cur = tuple(tokens[pos : pos + block])
-                if cur == prev:
-                    run += 1
-                    if run >= need:
-                        second = run_start + block
-                        best = second if best is None else min(best, second)
-                        break
-                else:
-                    run = 1
-                    run_start = pos
-                    prev = cur
-                pos += block
-    return best
-
-
-def repeats_phrase(text: str, words: int, span: int = 0) -> bool:
-    """Some run of `words` words (normalized) occurs twice without overlap, the second time
-    at most `span` words after the first (0: anywhere).
-
-    Short windows often make Whisper say the whole utterance twice ("you know montreal
-    forced aligner you know montreal forced aligner"), once per segment or inside one;
-    real speech rarely repeats a phrase within a few words, and a false alarm only costs
-    a full-window decode.
-    """
-    return phrase_repeat_at(text, words, span) is not None
-
-
-def phrase_repeat_at(text: str, words: int, span: int = 0) -> int | None:
-    """The index (in `norm_text(text).split()`) of the first word of the earliest second
-    occurrence `repeats_phrase` finds, or None."""
-    if words < 1:
-        return None
-    tokens = norm_text(text).split()
-    last: dict[tuple[str, ...], int] = {}
-    for i in range(len(tokens) - words + 1):
-        gram = tuple(tokens[i : i + words])
-        seen = last.get(gram)
-        if seen is not None and words <= i - seen and (not span or i - seen <= span):
-            return i
-        if seen is None or i - seen >= words:
-            last[gram] = i  # the latest non-overlapping occurrence
-    return None
-
-
-def tokens_before_word(tokens: Sequence[int], word: int, decode: Any) -> int:
-    """How many of `tokens` spell the first `word` normalized words of their text (the
-    rest starts word `word`)."""
-    for k in range(1, len(tokens) + 1):
-        if len(norm_text(decode(list(tokens[:k]))).split()) > word:
-            return k - 1
-    return len(tokens)
-
-
-def split_segments(
-    tokens: Sequence[int], *, timestamp_begin: int, eot: int, audio_s: float
-) -> list[Segment]:
-    """Decoded tokens -> segments. Timestamp tokens open and close segments
-    (<|0.00|> text <|2.40|><|2.40|> text <|5.00|>); text with no timestamps (or an
-    unclosed last segment) runs to the end of the audio."""
-    out: list[Segment] = []
-    start: float | None = None
-    last_end = 0.0
-    text: list[int] = []
-    for tok in tokens:
-        if tok >= timestamp_begin:
-            t = (tok - timestamp_begin) * _TIME_PRECISION
-            if start is None:
-                start = t
-            else:
-                out.append(Segment(start, t, tuple(text)))
-                last_end = t
-                start = None
-                text = []
-        elif tok < eot:
-            text.append(tok)
-    if text:
-        begin = start if start is not None else last_end
-        out.append(Segment(begin, max(begin, audio_s), tuple(text)))
-    return out
-
-
-def norm_text(text: str) -> str:
-    return " ".join(_NORM_RE.sub(" ", text.lower()).split())
-
-
-@dataclass
-class SegmentCheck:
-    kept: list[Segment]
-    after_end: int = 0  # segments dropped because they start after the audio
-    repeated: int = 0  # segments that repeat an earlier one word for word
-
-
-def check_segments(segments: Sequence[Segment], audio_s: float, decode: Any) -> SegmentCheck:
-    """Drop segments that start after the audio ends, or repeat an earlier segment
-    (a hallucination loop); clamp ends to the audio. `decode` turns tokens into text."""
-    out = SegmentCheck(kept=[])
-    seen: set[str] = set()
-    for seg in segments:
-        if not seg.tokens:
-            continue
-        if seg.start >= audio_s:
-            out.after_end += 1
-            continue
-        key = norm_text(decode(list(seg.tokens)))
-        if not key:
-            continue
-        if key in seen and len(key.split()) >= 2:
-            out.repeated += 1
-            continue
-        seen.add(key)
-        out.kept.append(Segment(seg.start, min(seg.end, audio_s), seg.tokens))
-    return out
-
-
-def segment_tokens(segments: Iterable[Segment]) -> list[int]:
-    """The text tokens of `segments`, joined."""
-    return [t for s in segments for t in s.tokens]
-
-
-def cut_segments(segments: Sequence[Segment], keep_tokens: int) -> list[Segment]:
-    """The first `keep_tokens` text tokens of `segments`, segment boundaries kept."""
-    out: list[Segment] = []
-    left = keep_tokens
-    for seg in segments:
-        if left <= 0:
-            break
-        out.append(Segment(seg.start, seg.end, seg.tokens[:left]))
-        left -= len(seg.tokens)
-    return [s for s in out if s.tokens]
-
-
-def clip_words(words: Iterable[Word], audio_s: float) -> list[Word]:
-    """Words that start after the audio ends are hallucinated: drop; clamp ends."""
-    out: list[Word] = []
-    for w in words:
-        if w.start >= audio_s:
-            continue
-        end = min(w.end, audio_s)
-        out.append(Word(w.text, w.start, max(w.start, end), w.probability))
-    return out
 
 
 # --------------------------------------------------------------------------- the engine
