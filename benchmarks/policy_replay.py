@@ -11,7 +11,7 @@ Feeds 169 s of real English (LibriVox + Common Voice + MFA read speech, 22 clips
 to `StreamingTranscriber` in 100 ms frames, decoding every request synchronously
 (zero queueing: an accuracy figure, not a latency one), and prints the streaming
 WER beside `parley transcribe` on the same audio and model (always faster-whisper's
-own long-form path: the batched engine hands audio over 30 s to it).
+own long-form path: the batched engine hands it audio with no room for its margin in 30 s).
 
 The clips are joined with each of several pause lengths (0.6, 0.8, 1.2 s) and the
 WERs are pooled. One layout alone is deterministic but narrow: a policy change

@@ -257,7 +257,10 @@ class BatchedWhisperEngine(WhisperEngine):
         jobs: list[_Job] = []
         for i, req in enumerate(requests):
             audio_s = seconds(len(req.audio))
-            if audio_s > MAX_WINDOW_S:
+            if audio_s + self.batch_opts.window_margin_s > MAX_WINDOW_S:
+                # No room for the margin even on the native window: Whisper may stop at a
+                # timestamp before the audio's end (28.7 s of read speech: nothing after
+                # 24.9 s). faster-whisper's long-form path seeks there and decodes on.
                 results[i] = super().transcribe(req, task).result
                 continue
             jobs.append(self._job(i, req, audio_s))
@@ -351,7 +354,7 @@ class BatchedWhisperEngine(WhisperEngine):
 
         def bucket(audio_s: float) -> float:
             window = choose_window_s(audio_s, buckets, opts.window_margin_s)
-            # Fits 30 s but not with the margin: Whisper's native window needs none.
+            # Every bucket list ends with 30 s, and longer audio took the long-form path.
             return MAX_WINDOW_S if window is None else window
 
         if opts.shared_window:

@@ -13,7 +13,7 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from benchmarks.data import Clip, dutch_clips, english_clips, load_audio_16k, wer
+from benchmarks.data import Clip, build_stream, dutch_clips, english_clips, load_audio_16k, wer
 from server.asr.batched import BatchedWhisperEngine, BatchOptions
 from server.asr.whisper import AsrOptions, WhisperEngine
 from server.cli import build_parser, config_from_args
@@ -124,6 +124,19 @@ def test_speech_in_a_batch_with_silence_is_unaffected() -> None:
     out = tiny().transcribe_batch([silent, speech])
     assert out[0].result.words == []
     assert join_words(out[1].result.words) == alone
+
+
+def test_audio_that_leaves_no_margin_in_the_native_window_is_decoded_to_its_end() -> None:
+    """28.7 s of LibriVox in one request: on one 30 s window Whisper ended at 24.9 s and
+    left the last sentence ("He might even have been made amiable himself") unheard;
+    faster-whisper's long-form path seeks on and hears it."""
+    clips = [c for c in english_clips() if c.id.startswith("librivox/")]
+    stream = build_stream(clips, pause_s=0.8, name="it-librivox")
+    assert 27.0 < stream.duration_s < 30.0
+    req = AsrRequest(0, stream.audio, 0.0, stream.duration_s, "", "en", True)
+    words = tiny().transcribe(req).result.words
+    assert "amiable himself" in join_words(words).lower(), join_words(words)[-80:]
+    assert wer(stream.reference, join_words(words)) < 0.1
 
 
 @cache

@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 
 from server.asr.batched import BatchedWhisperEngine, BatchOptions
-from server.asr.whisper import AsrOptions
+from server.asr.whisper import AsrOptions, Decode, WhisperEngine
 from server.errors import UnsupportedError
 from server.models.types import AsrModelInfo
-from server.streaming.events import AsrRequest
+from server.streaming.events import AsrRequest, AsrResult
+from server.streaming.words import Word
 
 SPECIALS = [
     "<|endoftext|>",
@@ -233,6 +234,23 @@ def test_each_request_gets_its_own_window_bucket(make_engine: Any) -> None:
     eng, calls = make_engine({"": Answer(" hi")})
     eng.transcribe_batch([req(0, 2, ""), req(1, 9, ""), req(2, 3, "")])
     assert sorted(calls.encode) == [(1, 1500), (2, 1000)]
+
+
+def test_audio_with_no_room_for_the_margin_takes_the_long_form_path(
+    make_engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    eng, calls = make_engine({"": Answer(" hi")})
+    long_form: list[float] = []
+
+    def whole(self: Any, request: AsrRequest, task: str = "transcribe") -> Decode:
+        long_form.append(request.end_s)
+        return Decode(AsrResult(words=[Word(" long", 0.0, 1.0)], language="en"), 0.1)
+
+    monkeypatch.setattr(WhisperEngine, "transcribe", whole)
+    out = eng.transcribe_batch([req(0, 26.5, ""), req(1, 28.0, ""), req(2, 31.0, "")])
+    assert long_form == [28.0, 31.0]  # 26.5 s + 3 s margin still fits 30 s
+    assert [text(d) for d in out] == [" hi", " long", " long"]
+    assert calls.encode == [(1, 3000)]
 
 
 def test_a_crowded_call_takes_the_crowded_windows(make_engine: Any) -> None:
