@@ -154,8 +154,9 @@ class BatchOptions:
         if self.crowded_window_buckets_s is not None:
             crowded = full_buckets(self.crowded_window_buckets_s)
             object.__setattr__(self, "crowded_window_buckets_s", crowded)
-        if self.window_margin_s < 0:
-            raise ValueError("window_margin_s must be >= 0")
+        if not 0 <= self.window_margin_s < MAX_WINDOW_S:
+            # At 30 s or more no request would fit a window: all would go the long way.
+            raise ValueError(f"window_margin_s must be in [0, {MAX_WINDOW_S:g})")
         if self.max_batch < 1 or self.encode_batch < 1:
             raise ValueError("max_batch and encode_batch must be >= 1")
         if not 0 <= self.max_prompt_tokens <= WHISPER_MAX_LENGTH // 2 - 1:

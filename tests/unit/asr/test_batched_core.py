@@ -21,6 +21,7 @@ def test_options_always_end_with_the_native_window() -> None:
         {"window_buckets_s": ()},
         {"crowded_window_buckets_s": (40.0,)},
         {"window_margin_s": -1.0},
+        {"window_margin_s": 30.0},
         {"max_batch": 0},
         {"encode_batch": 0},
         {"max_prompt_tokens": 300},
