@@ -355,8 +355,10 @@ class BatchedWhisperEngine(WhisperEngine):
 
         def bucket(audio_s: float) -> float:
             window = choose_window_s(audio_s, buckets, opts.window_margin_s)
-            # Every bucket list ends with 30 s, and longer audio took the long-form path.
-            return MAX_WINDOW_S if window is None else window
+            # Every bucket list ends with 30 s, and audio with no room for the margin
+            # there took the long-form path (`transcribe_batch`): one always fits.
+            assert window is not None, (audio_s, buckets)
+            return window
 
         if opts.shared_window:
             return [(bucket(max(j.audio_s for j in jobs)), jobs)]
