@@ -93,6 +93,8 @@ class PolicyOptions:
     context_s: float = 4.0
     max_segment_s: float = 15.0
     sentence_finals: bool = True
+    #: Finalized text before the window sent as Whisper's prompt, at most this many
+    #: characters (0: no prompt).
     prompt_chars: int = 200
     min_speech_s: float = 0.15  # an utterance with less VAD speech is ignored
     #: A word needs VAD activity within this distance. 0.25 let Whisper's "Thank you."
@@ -328,6 +330,8 @@ class StreamingTranscriber:
 
     def _prompt(self) -> str:
         """Committed text spoken before the window (the window's own words are heard)."""
+        if self.opts.prompt_chars <= 0:
+            return ""  # (a [-0:] slice would be the whole text)
         edge = self._buf_start / SAMPLE_RATE
         before = [w for w in (*self._final_words, *self._open) if w.end <= edge]
         return join_words(before)[-self.opts.prompt_chars :]

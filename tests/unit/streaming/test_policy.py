@@ -377,3 +377,16 @@ def test_a_closing_sentence_opening_on_an_improbable_word_is_cut_from_the_final(
     _, events = run([silence(0.5), speech(1.5), silence(1.5)], asr, opts)
     assert asr.calls[-1].final
     assert final_text(events) == ["the", "quick.", *kept]
+
+
+@pytest.mark.parametrize("chars", [0, 10, 200])
+def test_prompt_is_the_finalized_text_before_the_window(chars: int) -> None:
+    first, second = WORDS[:5], WORDS[5:10]
+    asr = ScriptedAsr(script(0.5, first) + script(8.0, second))
+    opts = replace(PolicyOptions(), prompt_chars=chars)
+    _, events = run([silence(0.5), speech(1.5), silence(6.0), speech(1.5), silence(1.5)], asr, opts)
+    assert final_text(events) == first + second
+    later = [r for r in asr.calls if r.end_s > 8.0]
+    assert later
+    expected = " ".join(first)[-chars:] if chars else ""
+    assert {r.prompt.strip() for r in later} == {expected.strip()}
