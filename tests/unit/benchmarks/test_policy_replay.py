@@ -62,3 +62,8 @@ def test_a_missing_compare_file_is_refused_before_loading_a_model(
         main(["no-such-model", "--compare", str(tmp_path / "none.jsonl")])
     assert exc.value.code == 2
     assert "--compare" in capsys.readouterr().err
+
+
+def test_a_base_with_error_counts_alone_is_paired() -> None:
+    base = [{"order": 0, "pause_s": 0.6, "words": 392, "streaming_errors": 59}]
+    assert paired_change(base, [_run(0, 0.6, 55)])["per_layout"] == [-4]
