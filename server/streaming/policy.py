@@ -11,7 +11,7 @@ How it works
   pre-roll) and closes it after `endpoint_silence_s` of silence.
 - While an utterance is open, the buffer since the last trim point is
   re-decoded every `decode_interval_s` of new audio, prompted with recent
-  committed text. LocalAgreement-n commits the words n decodes agree on, but
+  committed text (final decodes are not: they hear better cold). LocalAgreement-n commits the words n decodes agree on, but
   not a word every agreeing decode found improbable: Whisper's hallucinations
   ("Thank you." over a cut-off word) are stable across decodes, not probable.
 - Committed words form the open segment (the partial's `stable` part); the
@@ -96,6 +96,13 @@ class PolicyOptions:
     #: Finalized text before the window sent as Whisper's prompt, at most this many
     #: characters (0: no prompt).
     prompt_chars: int = 200
+    #: Whether final decodes (an utterance's last, whole) are prompted as well. They hear
+    #: better without: Whisper decodes the utterance cold, as `parley transcribe` decodes
+    #: its windows. Partials need the prompt: it keeps successive decodes agreeing.
+    #: tiny.en, nine replay layouts (docs/benchmarks.md): utterance-at-once 452 errors
+    #: unprompted against 496 prompted; streaming, batched engine, 486 with unprompted
+    #: finals against 495; with no prompt on any decode, +39 over seven layouts.
+    prompt_finals: bool = False
     min_speech_s: float = 0.15  # an utterance with less VAD speech is ignored
     #: A word needs VAD activity within this distance. 0.25 let Whisper's "Thank you."
     #: after an utterance's last word through (policy replay, tiny.en: 16.8 -> 16.3 % WER).
@@ -320,7 +327,7 @@ class StreamingTranscriber:
             audio=audio,
             start_s=(start - lead) / SAMPLE_RATE,
             end_s=end / SAMPLE_RATE,
-            prompt="" if alone else self._prompt(),
+            prompt="" if alone or (final and not self.opts.prompt_finals) else self._prompt(),
             language=self.language,
             final=final,
         )

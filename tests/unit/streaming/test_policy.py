@@ -386,7 +386,20 @@ def test_prompt_is_the_finalized_text_before_the_window(chars: int) -> None:
     opts = replace(PolicyOptions(), prompt_chars=chars)
     _, events = run([silence(0.5), speech(1.5), silence(6.0), speech(1.5), silence(1.5)], asr, opts)
     assert final_text(events) == first + second
-    later = [r for r in asr.calls if r.end_s > 8.0]
+    later = [r for r in asr.calls if r.end_s > 8.0 and not r.final]
     assert later
     expected = " ".join(first)[-chars:] if chars else ""
     assert {r.prompt.strip() for r in later} == {expected.strip()}
+
+
+@pytest.mark.parametrize("prompt_finals", [False, True])
+def test_final_decodes_are_unprompted_unless_asked(prompt_finals: bool) -> None:
+    first, second = WORDS[:5], WORDS[5:10]
+    asr = ScriptedAsr(script(0.5, first) + script(8.0, second))
+    # Decodes only at endpoints: every request is a final one.
+    opts = replace(PolicyOptions(), decode_interval_s=100.0, prompt_finals=prompt_finals)
+    _, events = run([silence(0.5), speech(1.5), silence(6.0), speech(1.5), silence(1.5)], asr, opts)
+    assert final_text(events) == first + second
+    second_final = [r for r in asr.calls if r.end_s > 8.0]
+    assert len(second_final) == 1 and second_final[0].final
+    assert second_final[0].prompt.strip() == (" ".join(first) if prompt_finals else "")
