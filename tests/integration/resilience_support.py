@@ -19,7 +19,13 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.integration.rooms_support import librivox_files, speech, words
+from tests.integration.rooms_support import (
+    in_order_hits,
+    librivox_files,
+    librivox_text,
+    speech,
+    words,
+)
 
 PCM = {"encoding": "pcm_s16le", "sample_rate": 16000, "channels": 1}
 START: dict[str, Any] = {"type": "start", "audio": PCM, "source_language": "en",
@@ -29,6 +35,20 @@ FRAME = 3200  # bytes: 0.1 s of 16 kHz s16le
 
 def speech_pcm(n_files: int = 2, pause_s: float = 0.8) -> bytes:
     return speech(librivox_files()[:n_files], pause_s=pause_s)
+
+
+def heard_opening(text: str, count: int = 8) -> bool:
+    """`text` holds the first recording's opening ("and mister john dashwood had then
+    leisure to"), in order, but for the few words tiny.en may hear otherwise ("Mr.",
+    and "Dashwood" once as "D'Aishwood" on a busy machine)."""
+    reference = words(librivox_text(librivox_files()[0]))[:count]
+    return in_order_hits(reference, words(text)) >= count - 3
+
+
+def heard_share(text: str, n_files: int = 1) -> float:
+    """Share of the first `n_files` recordings' reference words found in `text`, in order."""
+    reference = [w for f in librivox_files()[:n_files] for w in words(librivox_text(f))]
+    return in_order_hits(reference, words(text)) / len(reference)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from tests.integration.resilience_support import (
     FRAME,
     Speaker,
     final_words,
+    heard_share,
     http_get,
     metric,
     speech_pcm,
@@ -185,6 +186,7 @@ def test_resuming_takes_over_a_connection_the_server_still_holds(
     a, b = asyncio.run(run())
     assert (a.close_code, a.close_reason) == (1000, "resumed on another connection")
     assert b.close_code == 1000 and b.of("end")[0]["segments"] == len(a.finals() + b.finals())
-    assert "dashwood" in " ".join(f["text"] for f in a.finals() + b.finals()).lower()
+    # Nothing said on either connection is lost (tiny.en may mishear a name).
+    assert heard_share(" ".join(f["text"] for f in a.finals() + b.finals())) >= 0.8
     _, text = http_get(short_grace.http + "/metrics")
     assert metric(text, "parley_resumes_total") >= 1

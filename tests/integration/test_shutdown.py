@@ -15,7 +15,13 @@ import pytest
 from server.config import ServerConfig
 from server.gateway import RunningServer
 from tests.integration.conftest import parley_serve, serve_in_process
-from tests.integration.resilience_support import FRAME, Speaker, http_get, speech_pcm
+from tests.integration.resilience_support import (
+    FRAME,
+    Speaker,
+    heard_opening,
+    http_get,
+    speech_pcm,
+)
 from tests.integration.rooms_support import in_order_hits, librivox_files, read_pcm, words
 from tests.unit.deploy.manifests import DRAIN_DEADLINE_S
 
@@ -108,6 +114,6 @@ async def test_while_draining_new_sessions_are_refused_and_readyz_fails(
     await sp.wait_closed(10)
     assert sp.close_code == 1001
     assert sp.of("end")[0]["reason"] == "shutdown"
-    assert "dashwood" in " ".join(f["text"] for f in sp.finals()).lower()
+    assert heard_opening(" ".join(f["text"] for f in sp.finals()))
     _, metrics = await asyncio.to_thread(http_get, http + "/metrics")
     assert "parley_draining 1" in metrics
