@@ -11,9 +11,10 @@ How it works
   pre-roll) and closes it after `endpoint_silence_s` of silence.
 - While an utterance is open, the buffer since the last trim point is
   re-decoded every `decode_interval_s` of new audio, prompted with recent
-  committed text (final decodes are not: they hear better cold). LocalAgreement-n commits the words n decodes agree on, but
-  not a word every agreeing decode found improbable: Whisper's hallucinations
-  ("Thank you." over a cut-off word) are stable across decodes, not probable.
+  committed text (final decodes are not: they hear better cold). LocalAgreement-n
+  commits the words n decodes agree on, but not a word every agreeing decode found
+  improbable: Whisper's hallucinations ("Thank you." over a cut-off word) are stable
+  across decodes, not probable.
 - Committed words form the open segment (the partial's `stable` part); the
   rest of the latest hypothesis is its `unstable` tail.
 - A segment becomes final at a sentence end among committed words, at an

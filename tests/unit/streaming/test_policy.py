@@ -379,13 +379,19 @@ def test_a_closing_sentence_opening_on_an_improbable_word_is_cut_from_the_final(
     assert final_text(events) == ["the", "quick.", *kept]
 
 
-@pytest.mark.parametrize("chars", [0, 10, 200])
-def test_prompt_is_the_finalized_text_before_the_window(chars: int) -> None:
+def two_utterances_far_apart(opts: PolicyOptions) -> tuple[list[str], ScriptedAsr]:
+    """Five words at 0.5 s, five more at 8 s (the second's windows open after the first);
+    the first utterance's words and the recognizer with every request it was given."""
     first, second = WORDS[:5], WORDS[5:10]
     asr = ScriptedAsr(script(0.5, first) + script(8.0, second))
-    opts = replace(PolicyOptions(), prompt_chars=chars)
     _, events = run([silence(0.5), speech(1.5), silence(6.0), speech(1.5), silence(1.5)], asr, opts)
     assert final_text(events) == first + second
+    return first, asr
+
+
+@pytest.mark.parametrize("chars", [0, 10, 200])
+def test_prompt_is_the_finalized_text_before_the_window(chars: int) -> None:
+    first, asr = two_utterances_far_apart(replace(PolicyOptions(), prompt_chars=chars))
     later = [r for r in asr.calls if r.end_s > 8.0 and not r.final]
     assert later
     expected = " ".join(first)[-chars:] if chars else ""
@@ -394,12 +400,9 @@ def test_prompt_is_the_finalized_text_before_the_window(chars: int) -> None:
 
 @pytest.mark.parametrize("prompt_finals", [False, True])
 def test_final_decodes_are_unprompted_unless_asked(prompt_finals: bool) -> None:
-    first, second = WORDS[:5], WORDS[5:10]
-    asr = ScriptedAsr(script(0.5, first) + script(8.0, second))
     # Decodes only at endpoints: every request is a final one.
     opts = replace(PolicyOptions(), decode_interval_s=100.0, prompt_finals=prompt_finals)
-    _, events = run([silence(0.5), speech(1.5), silence(6.0), speech(1.5), silence(1.5)], asr, opts)
-    assert final_text(events) == first + second
+    first, asr = two_utterances_far_apart(opts)
     second_final = [r for r in asr.calls if r.end_s > 8.0]
     assert len(second_final) == 1 and second_final[0].final
     assert second_final[0].prompt.strip() == (" ".join(first) if prompt_finals else "")
