@@ -6,6 +6,7 @@
     python -m benchmarks.policy_replay tiny.en --engine batched --batch '{"window_margin_s": 5}'
     python -m benchmarks.policy_replay tiny.en --pauses 0.8          # one layout only
     python -m benchmarks.policy_replay tiny.en --orders 3            # 3 clip orders x 3 pauses
+    python -m benchmarks.policy_replay tiny.en --orders 2 --first-order 3  # orders 3-4: held out
 
 Feeds 169 s of real English (LibriVox + Common Voice + MFA read speech, 22 clips)
 to `StreamingTranscriber` in 100 ms frames, decoding every request synchronously
@@ -19,7 +20,9 @@ alters every later prompt and window, which moves 2-3 of its ~50 errors either
 way by chance, and a rule tuned on one layout can miss what another shows.
 `--orders K` also shuffles the clips (K fixed orders, the first as listed): each
 order gives every clip other neighbours, hence other prompts and context audio,
-for more nearly independent samples of the same 392 words.
+for more nearly independent samples of the same 392 words. `--first-order K` skips
+the first K orders: a variant tuned on orders 0-2 is checked on layouts it was not
+tuned on.
 
 `--compare BASE.jsonl` pairs each layout with the same layout of an earlier run's
 output (saved stdout) and ends with the per-layout change in streaming errors: its
@@ -78,6 +81,11 @@ def clip_orders(clips: list, count: int) -> list[list]:  # type: ignore[type-arg
     return orders
 
 
+def numbered_orders(clips: list, count: int, first: int = 0) -> list[tuple[int, list]]:  # type: ignore[type-arg]
+    """Orders `first` .. `first + count - 1` of `clip_orders`, each with its number."""
+    return list(enumerate(clip_orders(clips, first + count)))[first:]
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.policy_replay")
     parser.add_argument("model", nargs="?", default="tiny.en")
@@ -93,6 +101,10 @@ def main(argv: list[str]) -> int:
         "--orders", type=int, default=1, help="clip orders, each joined with every pause [1]"
     )
     parser.add_argument(
+        "--first-order", type=int, default=0, metavar="K",
+        help="skip the first K orders: held-out layouts for a variant tuned on the others [0]",
+    )
+    parser.add_argument(
         "--compare", type=Path, metavar="BASE.jsonl",
         help="an earlier run's output: end with the paired per-layout change in errors",
     )
@@ -106,6 +118,8 @@ def main(argv: list[str]) -> int:
     batch = json.loads(args.batch)
     if batch and args.engine != "batched":
         parser.error("--batch needs --engine batched")
+    if args.first_order < 0:
+        parser.error("--first-order must be >= 0")
     info = resolve_asr(args.model)
     engine = (
         BatchedWhisperEngine(info, SEQUENTIAL, BatchOptions(**batch))
@@ -114,7 +128,7 @@ def main(argv: list[str]) -> int:
     )
     pauses = [float(p) for p in args.pauses.split(",")]
     runs = []
-    for order, clips in enumerate(clip_orders(clean_english(), args.orders)):
+    for order, clips in numbered_orders(clean_english(), args.orders, args.first_order):
         for pause in pauses:
             suffix = f"-o{order}" if order else ""
             stream = build_stream(clips, pause_s=pause, name=f"clean-en-{pause:g}{suffix}")

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from server.asr.unheard import outside, speech_spans, unheard_spans
 from server.asr.whisper import AsrOptions, WhisperEngine
+from server.audio.vad import SileroVadModel
 from server.errors import AudioError, UnsupportedError
 from server.models.resolve import resolve_asr, resolve_mt
 from server.mt.requests import TranslationRequest
@@ -19,6 +22,15 @@ from server.streaming.events import AsrRequest
 from server.streaming.words import Word, join_words
 
 SAMPLE_RATE = 16000
+#: Audio taken before and after an unheard stretch when it is decoded again: Whisper
+#: drops a first word spoken at the very start of its window.
+_REHEAR_PRE_S = 0.3
+_REHEAR_POST_S = 0.2
+#: 0.5 s of windows below this is a pause (the policy's `vad_off_threshold`).
+_QUIET_WINDOWS = 16
+_QUIET_P = 0.35
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,18 +54,49 @@ def load_audio(path: Path) -> np.ndarray:
 
 
 def transcribe_audio(
-    engine: WhisperEngine, audio: np.ndarray, language: str | None = None
+    engine: WhisperEngine, audio: np.ndarray, language: str | None = None, *, rehear: bool = True
 ) -> OfflineResult:
+    """The whole of `audio` in faster-whisper's long-form decode, then (with `rehear`)
+    every stretch of speech it left without words decoded again on its own."""
     req = AsrRequest(0, audio, 0.0, audio.size / SAMPLE_RATE, "", language, True)
     decode = engine.transcribe(req)
-    words = decode.result.words
+    words, asr_s = decode.result.words, decode.asr_s
+    language = language or decode.result.language
+    spans = unheard_spans(words, speech_spans(speech_probabilities(audio))) if rehear else []
+    heard: list[Word] = []
+    for start, end in spans:
+        a = max(0, int((start - _REHEAR_PRE_S) * SAMPLE_RATE))
+        b = min(audio.size, int((end + _REHEAR_POST_S) * SAMPLE_RATE))
+        again = engine.transcribe(
+            AsrRequest(0, audio[a:b], a / SAMPLE_RATE, b / SAMPLE_RATE, "", language, True)
+        )
+        heard += outside([w.shifted(a / SAMPLE_RATE) for w in again.result.words], words)
+        asr_s += again.asr_s
+    if spans:
+        log.info("decoded again %d stretch(es) of speech the long-form decode left unheard "
+                 "(%.1f s): %d words", len(spans), sum(e - s for s, e in spans), len(heard))
+        words = sorted(words + heard, key=lambda w: w.start)
     return OfflineResult(
         text=join_words(words),
         words=words,
         language=decode.result.language,
         audio_s=audio.size / SAMPLE_RATE,
-        asr_s=decode.asr_s,
+        asr_s=asr_s,
     )
+
+
+def speech_probabilities(audio: np.ndarray) -> np.ndarray:
+    """Silero's speech probability per 32 ms window of `audio`."""
+    vad = SileroVadModel.shared().stream()
+    out = []
+    for i in range(0, audio.size, SAMPLE_RATE):
+        probs = vad.feed(audio[i : i + SAMPLE_RATE])
+        out.append(probs)
+        # Silero's state drifts towards "no speech" over long streams
+        # (`VadStream.reset_state`); a pause is where the streaming policy resets it too.
+        if probs.size >= _QUIET_WINDOWS and (probs[-_QUIET_WINDOWS:] < _QUIET_P).all():
+            vad.reset_state()
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
 
 def run_transcribe(args: argparse.Namespace) -> int:

@@ -37,8 +37,9 @@ def offline_text() -> str:
 def test_streaming_wer_tracks_offline(tiny_server: ServerProcess) -> None:
     """Streaming stays close to `parley transcribe` on the same audio and model.
 
-    Issue #3 asks for 10% relative. The policy replay measures 1.11x offline's
-    errors over nine layouts of 165-178 s (docs/benchmarks.md), and one layout moves
+    Issue #3 asks for 10% relative. The policy replay measures 1.12x offline's
+    errors over nine layouts of 165-178 s, 1.125x over fifteen (batched engine,
+    docs/benchmarks.md), and one layout moves
     by about 4 errors either way; on these 71 words one word is 1.4 points
     (streaming made 3-7 errors to offline's 1, more when the machine is loaded). So
     this bound is sized to that spread. It still fails on real regressions (a VAD

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.policy_replay import clip_orders, main, paired_change, read_runs
+from benchmarks.policy_replay import clip_orders, main, numbered_orders, paired_change, read_runs
 
 
 def test_the_first_order_is_as_given_and_the_others_are_fixed_shuffles() -> None:
@@ -18,6 +18,23 @@ def test_the_first_order_is_as_given_and_the_others_are_fixed_shuffles() -> None
 def test_at_least_one_order() -> None:
     with pytest.raises(ValueError):
         clip_orders([1, 2], 0)
+
+
+def test_held_out_orders_are_the_same_shuffles_numbered_as_in_a_full_run() -> None:
+    clips = list(range(10))
+    held = numbered_orders(clips, 2, first=3)
+    assert [n for n, _ in held] == [3, 4]
+    assert [o for _, o in held] == clip_orders(clips, 5)[3:]
+    assert numbered_orders(clips, 2) == list(enumerate(clip_orders(clips, 2)))
+
+
+def test_a_negative_first_order_is_refused_before_loading_a_model(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["no-such-model", "--first-order", "-1"])
+    assert exc.value.code == 2
+    assert "--first-order must be >= 0" in capsys.readouterr().err
 
 
 def test_batch_options_without_the_batched_engine_are_refused_before_loading_a_model(
