@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from server.asr.scheduler import Engine
 from server.asr.unheard import outside, speech_spans, unheard_spans
-from server.asr.whisper import AsrOptions, WhisperEngine
+from server.asr.whisper import AsrOptions, Task, WhisperEngine
 from server.audio.vad import SileroVadModel
 from server.errors import AudioError, UnsupportedError
 from server.models.resolve import resolve_asr, resolve_mt
@@ -54,12 +54,21 @@ def load_audio(path: Path) -> np.ndarray:
 
 
 def transcribe_audio(
-    engine: WhisperEngine, audio: np.ndarray, language: str | None = None, *, rehear: bool = True
+    engine: Engine,
+    audio: np.ndarray,
+    language: str | None = None,
+    *,
+    task: Task = "transcribe",
+    rehear: bool = True,
 ) -> OfflineResult:
     """The whole of `audio` in faster-whisper's long-form decode, then (with `rehear`)
-    every stretch of speech it left without words decoded again on its own."""
+    every stretch of speech it left without words decoded again on its own.
+
+    With `task="translate"` the words are Whisper's English, one per segment (the
+    translate task has no word times), and the same stretches are heard again.
+    """
     req = AsrRequest(0, audio, 0.0, audio.size / SAMPLE_RATE, "", language, True)
-    decode = engine.transcribe(req)
+    decode = engine.transcribe(req, task=task)
     words, asr_s = decode.result.words, decode.asr_s
     language = language or decode.result.language
     spans = unheard_spans(words, speech_spans(speech_probabilities(audio))) if rehear else []
@@ -68,7 +77,8 @@ def transcribe_audio(
         a = max(0, int((start - _REHEAR_PRE_S) * SAMPLE_RATE))
         b = min(audio.size, int((end + _REHEAR_POST_S) * SAMPLE_RATE))
         again = engine.transcribe(
-            AsrRequest(0, audio[a:b], a / SAMPLE_RATE, b / SAMPLE_RATE, "", language, True)
+            AsrRequest(0, audio[a:b], a / SAMPLE_RATE, b / SAMPLE_RATE, "", language, True),
+            task=task,
         )
         heard += outside([w.shifted(a / SAMPLE_RATE) for w in again.result.words], words)
         asr_s += again.asr_s
@@ -102,7 +112,8 @@ def speech_probabilities(audio: np.ndarray) -> np.ndarray:
 def run_transcribe(args: argparse.Namespace) -> int:
     info = resolve_asr(args.model)
     engine = WhisperEngine(info, AsrOptions(compute_type=args.compute_type, workers=1))
-    result = transcribe_audio(engine, load_audio(args.file), args.language)
+    audio = load_audio(args.file)
+    result = transcribe_audio(engine, audio, args.language)
     translation = None
     target = args.translate_to
     source = args.language or result.language
@@ -111,16 +122,11 @@ def run_transcribe(args: argparse.Namespace) -> int:
         models = [resolve_mt(s) for s in specs]
         mt = next((m for m in models if m.covers(source, target)), None)
         if mt is not None:
-            t0 = time.perf_counter()
             translator = Translator(mt, TranslatorOptions(compute_type=args.compute_type))
             out = translator.translate_batch([TranslationRequest(result.text, source, target)])
             translation = out[0].text
-            _ = time.perf_counter() - t0
         elif target == "en" and info.can_translate_to_english:
-            audio = load_audio(args.file)
-            req = AsrRequest(0, audio, 0.0, audio.size / SAMPLE_RATE, "", source, True)
-            words = engine.transcribe(req, task="translate").result.words
-            translation = " ".join(w.text.strip() for w in words)
+            translation = transcribe_audio(engine, audio, source, task="translate").text
         else:
             raise UnsupportedError(f"no model translates {source} -> {target}", code="unsupported_pair")
     result = replace(result, translation=translation)

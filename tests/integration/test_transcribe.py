@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import wave
 from pathlib import Path
 
+import numpy as np
 import pytest
+import sacrebleu
 
-from benchmarks.data import build_stream, english_clips, wer
+from benchmarks.data import build_stream, dutch_clips, english_clips, wer
 from benchmarks.policy_replay import SEQUENTIAL, clean_english, numbered_orders
 from server.asr.unheard import speech_spans, unheard_spans
 from server.asr.whisper import WhisperEngine
@@ -62,3 +65,27 @@ def test_parley_transcribe_refuses_a_file_that_is_not_audio(tmp_path: Path) -> N
     )
     assert out.returncode == 2
     assert f"cannot decode {bad}" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_parley_transcribe_translates_dutch_speech_to_english(tmp_path: Path) -> None:
+    # No MT model covers nl -> en, so Whisper's translate task gives the English.
+    stream = build_stream(dutch_clips(fetch=False)[:8], pause_s=1.0, name="it-dutch-cli")
+    path = tmp_path / "dutch.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes((np.clip(stream.audio, -1, 1) * 32767).astype("<i2").tobytes())
+    out = subprocess.run(
+        [sys.executable, "-m", "server", "transcribe", str(path), "--model", "base",
+         "--language", "nl", "--translate-to", "en", "--json"],
+        capture_output=True, text=True, timeout=600, check=True,
+    )
+    doc = json.loads(out.stdout)
+    assert doc["language"] == "nl"
+    assert wer(stream.reference, doc["text"]) < 0.5, doc["text"]
+    english = doc["translation"]
+    assert english and english.lower() != doc["text"].lower()
+    chrf = sacrebleu.corpus_chrf([english], [[stream.reference_en or ""]]).score
+    print(f"chrF {chrf:.1f}: {english}")
+    assert chrf > 25, (chrf, english)  # the streaming test's floor (tests/integration/test_translate.py)
