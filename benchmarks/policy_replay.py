@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.data import build_stream, english_clips, wer, word_errors
+from benchmarks.data import build_stream, english_clips, error_kinds, wer, word_errors
 from server.asr.batched import BatchedWhisperEngine, BatchOptions
 from server.asr.whisper import AsrOptions, WhisperEngine
 from server.audio.vad import SileroVadModel, VadStream
@@ -141,6 +141,9 @@ def main(argv: list[str]) -> int:
                 "decodes": decodes, "words": words, "streaming_errors": errors,
                 "streaming_wer": round(errors / max(words, 1), 4),  # as `wer` divides
                 "offline_wer": round(wer(stream.reference, offline), 4),
+                # Which kind of error streaming adds: mishearing (sub) or losing speech (del).
+                "streaming_kinds": error_kinds(stream.reference, text),
+                "offline_kinds": error_kinds(stream.reference, offline),
             })
             print(json.dumps(runs[-1]), flush=True)
     streaming = float(np.mean([r["streaming_wer"] for r in runs]))

@@ -10,13 +10,20 @@ Public API:
     english_stream() -> Stream               short_english_stream(max_s=30) -> Stream
     normalize_en(text) -> str                wer(ref, hyp) -> float
     word_errors(ref, hyp) -> (errors, reference words)
+    error_kinds(ref, hyp) -> {"sub", "del", "ins"}
 """
 
 from benchmarks.data.audio import load_audio_16k
 from benchmarks.data.clips import Clip, Stream, StreamPart
 from benchmarks.data.dutch import dutch_clips, fetch_dutch
 from benchmarks.data.english import english_clips, fetch_english
-from benchmarks.data.normalize import normalize_basic, normalize_en, wer, word_errors
+from benchmarks.data.normalize import (
+    error_kinds,
+    normalize_basic,
+    normalize_en,
+    wer,
+    word_errors,
+)
 from benchmarks.data.packages import FetchError
 from benchmarks.data.streams import build_stream, english_stream, short_english_stream
 
@@ -29,6 +36,7 @@ __all__ = [
     "dutch_clips",
     "english_clips",
     "english_stream",
+    "error_kinds",
     "fetch_dutch",
     "fetch_english",
     "load_audio_16k",

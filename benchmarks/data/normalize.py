@@ -265,30 +265,33 @@ def word_errors(
     normalize: bool = True,
 ) -> tuple[int, int]:
     """(errors, reference words) of `hypothesis` against `reference`, as `wer` counts them."""
-    import jiwer
-
     refs = [reference] if isinstance(reference, str) else list(reference)
     hyps = [hypothesis] if isinstance(hypothesis, str) else list(hypothesis)
     if len(refs) != len(hyps):
         raise ValueError(f"{len(refs)} references but {len(hyps)} hypotheses")
-    if normalize:
-        refs = [normalize_en(r) for r in refs]
-        hyps = [normalize_en(h) for h in hyps]
     errors = 0
     words = 0
     for ref, hyp in zip(refs, hyps):
-        ref_words = len(ref.split())
-        if ref_words == 0:
-            errors += len(hyp.split())
-            continue
-        if not hyp.strip():
-            errors += ref_words
-            words += ref_words
-            continue
-        out = jiwer.process_words(ref, hyp)
-        errors += out.substitutions + out.deletions + out.insertions
-        words += ref_words
+        errors += sum(error_kinds(ref, hyp, normalize=normalize).values())
+        words += len((normalize_en(ref) if normalize else ref).split())
     return errors, words
+
+
+def error_kinds(reference: str, hypothesis: str, *, normalize: bool = True) -> dict[str, int]:
+    """Substitutions, deletions and insertions of `hypothesis` against `reference`.
+
+    An empty reference counts every hypothesis word as an insertion; an empty
+    hypothesis every reference word as a deletion.
+    """
+    import jiwer
+
+    if normalize:
+        reference, hypothesis = normalize_en(reference), normalize_en(hypothesis)
+    ref_words, hyp_words = len(reference.split()), len(hypothesis.split())
+    if ref_words == 0 or hyp_words == 0:
+        return {"sub": 0, "del": ref_words, "ins": hyp_words}
+    out = jiwer.process_words(reference, hypothesis)
+    return {"sub": out.substitutions, "del": out.deletions, "ins": out.insertions}
 
 
 def wer(

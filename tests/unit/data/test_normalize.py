@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.data.normalize import (
+    error_kinds,
     normalize_basic,
     normalize_en,
     number_to_words,
@@ -71,6 +72,16 @@ def test_wer() -> None:
 def test_word_errors_are_the_counts_behind_wer() -> None:
     assert word_errors("a b c d", "a x c") == (2, 4)
     assert word_errors(["a b", "uh"], ["a b", "oops"]) == (1, 2)
+
+
+def test_error_kinds_split_the_errors_of_word_errors() -> None:
+    assert error_kinds("a b c d", "a x c") == {"sub": 1, "del": 1, "ins": 0}
+    assert error_kinds("He was ill-disposed.", "he was ill disposed young") == {
+        "sub": 0, "del": 0, "ins": 1,
+    }
+    assert error_kinds("a b", "") == {"sub": 0, "del": 2, "ins": 0}
+    assert error_kinds("uh", "oops") == {"sub": 0, "del": 0, "ins": 1}  # "uh" normalizes away
+    assert error_kinds("Hello", "hello", normalize=False) == {"sub": 1, "del": 0, "ins": 0}
 
 
 def test_corpus_wer_and_empty_references() -> None:
