@@ -42,14 +42,15 @@ class Services:
     @classmethod
     def load(cls, config: ServerConfig) -> Services:
         """Resolve and load every model named in the config (blocking; call once)."""
+        # Every name resolved before any model loads: a wrong `--mt-model` fails at once.
         asr_info = resolve_asr(config.asr_model)
+        infos = [resolve_mt(spec) for spec in config.mt_models]
         engine = (
             BatchedWhisperEngine(asr_info, config.asr, config.batch)
             if config.asr_engine == "batched"
             else WhisperEngine(asr_info, config.asr)
         )
         engine.warm_up()
-        infos = [resolve_mt(spec) for spec in config.mt_models]
         opts = TranslatorOptions(compute_type=config.mt_compute_type)
         router = TranslationRouter([TranslationScheduler(Translator(i, opts)) for i in infos])
         asr = AsrScheduler(engine, SchedulerOptions(workers=engine.opts.workers))

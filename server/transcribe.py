@@ -44,8 +44,19 @@ class OfflineResult:
 
 
 def load_audio(path: Path) -> np.ndarray:
+    """`path` decoded to 16 kHz mono float32; an `AudioError` that names the file otherwise."""
+    import av
     from faster_whisper.audio import decode_audio
 
+    if not path.is_file():
+        raise AudioError(f"no such file: {path}")
+    try:
+        with av.open(str(path)) as container:
+            has_audio = bool(container.streams.audio)
+    except av.FFmpegError as exc:
+        raise AudioError(f"cannot decode {path}: not audio or video FFmpeg reads ({exc})") from exc
+    if not has_audio:
+        raise AudioError(f"cannot decode {path}: it holds no audio stream")
     try:
         audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
     except Exception as exc:
@@ -110,9 +121,9 @@ def speech_probabilities(audio: np.ndarray) -> np.ndarray:
 
 
 def run_transcribe(args: argparse.Namespace) -> int:
+    audio = load_audio(args.file)  # before the model loads: a wrong path fails at once
     info = resolve_asr(args.model)
     engine = WhisperEngine(info, AsrOptions(compute_type=args.compute_type, workers=1))
-    audio = load_audio(args.file)
     result = transcribe_audio(engine, audio, args.language)
     translation = None
     target = args.translate_to

@@ -6,7 +6,7 @@ import pytest
 
 from server.asr.batched import BatchOptions
 from server.asr.whisper import AsrOptions
-from server.cli import build_parser, config_from_args, with_window_budget, with_windows
+from server.cli import build_parser, config_from_args, main, with_window_budget, with_windows
 from server.config import ServerConfig
 from server.errors import ParleyError
 
@@ -89,3 +89,17 @@ def test_bad_asr_workers_or_threads_are_a_clear_error(flags: list[str], why: str
     with pytest.raises(ParleyError) as exc:
         serve_config(*flags)
     assert exc.value.message.startswith("--threads / --asr-workers:") and why in exc.value.message
+
+
+def test_a_wrong_mt_model_is_refused_before_the_asr_model_loads(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from server import services
+
+    def no_loading(*_: object) -> None:
+        raise AssertionError("the ASR model loaded before the MT names were resolved")
+
+    monkeypatch.setattr(services, "resolve_asr", lambda spec: spec)
+    monkeypatch.setattr(services, "WhisperEngine", no_loading)
+    assert main(["serve", "--mt-model", "no-such-mt"]) == 2
+    assert "unknown translation model 'no-such-mt'" in capsys.readouterr().err

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from server.asr.whisper import Decode, Task
+from server.cli import main
+from server.errors import AudioError
 from server.streaming.events import AsrRequest, AsrResult
 from server.streaming.words import Word
-from server.transcribe import transcribe_audio
+from server.transcribe import load_audio, transcribe_audio
 from tests.unit.audio.helpers import SPEECH_WAV, read_wav
 
 
@@ -53,3 +58,32 @@ def test_without_rehear_one_decode_is_all() -> None:
     result = transcribe_audio(engine, audio, "en", rehear=False)
     assert engine.calls == [(0.0, audio.size / 16000, "transcribe")]
     assert result.text == "first"
+
+
+def test_load_audio_decodes_a_wav_to_16_khz_mono() -> None:
+    audio = load_audio(SPEECH_WAV)
+    assert audio.dtype == np.float32
+    assert np.allclose(audio, read_wav(SPEECH_WAV), atol=1e-3)
+
+
+@pytest.mark.parametrize(("name", "content", "says"), [
+    ("talk.vtt", "WEBVTT\n\n00:00.000 --> 00:01.000\nhello\n", "holds no audio stream"),
+    ("notes.mp3", "not audio", "not audio or video FFmpeg reads"),
+])
+def test_load_audio_says_why_a_file_is_not_audio(
+    tmp_path: Path, name: str, content: str, says: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(AudioError, match=says) as exc:
+        load_audio(path)
+    assert str(path) in exc.value.message
+
+
+def test_a_missing_file_is_refused_before_any_model_is_looked_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing.mp3"
+    # An unknown model would be its own error: the file's comes first.
+    assert main(["transcribe", str(missing), "--model", "no-such-model"]) == 2
+    assert capsys.readouterr().err.strip() == f"parley: error: no such file: {missing}"
