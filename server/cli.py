@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import errno
 import logging
 import os
 import signal
+import socket
 import sys
 import tomllib
 from collections.abc import Callable
@@ -26,6 +29,29 @@ def env_name(flag: str) -> str:
     return "PARLEY_" + flag.lstrip("-").replace("-", "_").upper()
 
 
+class _FromEnv(str):
+    """A default read from a PARLEY_* variable. argparse converts a string default with
+    the option's `type` only when that command runs and the flag is not given, so a bad
+    variable fails that command alone, with the variable's name (`_checked`)."""
+
+
+def _checked(convert: Callable[[str], Any], env: str, choices: Any) -> Callable[[str], Any]:
+    def check(raw: str) -> Any:
+        if not isinstance(raw, _FromEnv):
+            return convert(raw)
+        try:
+            value = convert(raw)
+        except (ValueError, argparse.ArgumentTypeError) as exc:
+            raise argparse.ArgumentTypeError(f"from {env}: {exc}") from exc
+        if choices is not None and value not in choices:
+            raise argparse.ArgumentTypeError(
+                f"from {env}: {str(raw)!r} is not one of {', '.join(map(str, choices))}")
+        return value
+
+    check.__name__ = getattr(convert, "__name__", "value")  # argparse's "invalid int value"
+    return check
+
+
 def add(parser: argparse.ArgumentParser, flag: str, *, help: str, **kw: Any) -> None:
     """An option whose default comes from PARLEY_<FLAG> when that is set."""
     env = env_name(flag)
@@ -36,9 +62,35 @@ def add(parser: argparse.ArgumentParser, flag: str, *, help: str, **kw: Any) -> 
         elif kw.get("action") == "store_true":
             kw["default"] = raw.lower() in ("1", "true", "yes", "on")
         else:
-            kw["default"] = kw.get("type", str)(raw)
+            kw["type"] = _checked(kw.get("type", str), env, kw.get("choices"))
+            kw["default"] = _FromEnv(raw)
     shown = kw.get("default")
     parser.add_argument(flag, help=f"{help} [env {env}; default: {shown}]", **kw)
+
+
+def _number(convert: Callable[[str], float], least: float, *, above: bool = False,
+            most: float | None = None, name: str) -> Callable[[str], Any]:
+    def parse(raw: str) -> Any:
+        try:
+            value = convert(raw)
+        except ValueError:
+            kind = "a whole number" if convert is int else "a number"
+            raise argparse.ArgumentTypeError(f"not {kind}: {raw!r}") from None
+        if value < least or (above and value == least) or (most is not None and value > most):
+            bound = f"> {least:g}" if above else f">= {least:g}"
+            if most is not None:
+                bound = f"{least:g}-{most:g}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, not {raw}")
+        return value
+
+    parse.__name__ = name
+    return parse
+
+
+port_number = _number(int, 0, most=65535, name="port")
+positive_int = _number(int, 0, above=True, name="positive int")
+positive_number = _number(float, 0.0, above=True, name="positive number")
+number_or_zero = _number(float, 0.0, name="number")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run the streaming server",
                        description="Run the WebSocket/HTTP server (/v1/stream, /v1/listen, /, /healthz).")
     add(s, "--host", default="127.0.0.1", help="address to bind")
-    add(s, "--port", type=int, default=8765, help="port (0: any free port)")
+    add(s, "--port", type=port_number, default=8765, help="port (0: any free port)")
     add(s, "--asr-model", default="base",
         help="recognition model: a name from `parley models list`, a CTranslate2 dir, or a HF repo id")
     add(s, "--mt-model", action="append", default=None,
@@ -84,8 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="recognition calls that run at once on the one shared model (CTranslate2 replicas"
              " share its weights), so sessions decode in parallel instead of queueing. 0: auto,"
              " one per core up to 4, with --threads keeping busy workers at <= 2 threads a core")
-    add(s, "--max-sessions", type=int, default=Limits.max_sessions, help="concurrent speaker sessions")
-    add(s, "--max-frame-bytes", type=int, default=Limits.max_frame_bytes, help="largest audio frame")
+    add(s, "--max-sessions", type=positive_int, default=Limits.max_sessions,
+        help="concurrent speaker sessions")
+    add(s, "--max-frame-bytes", type=positive_int, default=Limits.max_frame_bytes,
+        help="largest audio frame")
     add(s, "--config", type=Path, default=None, help="TOML file with [server] settings (flags win)")
     # [rooms/mqtt, issue 5]
     add(s, "--mqtt-url", default=None,
@@ -101,15 +155,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated Origin values browsers may connect from (empty: any)")
     add(s, "--tls-cert", default=None, help="PEM certificate chain: serve https/wss")
     add(s, "--tls-key", default=None, help="PEM private key of --tls-cert")
-    add(s, "--max-session-s", type=float, default=Limits.max_session_s,
+    add(s, "--max-session-s", type=positive_number, default=Limits.max_session_s,
         help="longest speaker session in seconds (then session_too_long)")
-    add(s, "--idle-timeout-s", type=float, default=Limits.idle_timeout_s,
+    add(s, "--idle-timeout-s", type=positive_number, default=Limits.idle_timeout_s,
         help="close a speaker that sent no audio for this long (idle_timeout)")
-    add(s, "--message-rate", type=float, default=Limits.message_rate,
+    add(s, "--message-rate", type=positive_number, default=Limits.message_rate,
         help="client messages a second per connection, burst twice that (rate_limited)")
-    add(s, "--resume-grace-s", type=float, default=30.0,
+    add(s, "--resume-grace-s", type=number_or_zero, default=30.0,
         help="how long a dropped speaker may reconnect and resume its session (0: never)")
-    add(s, "--drain-timeout-s", type=float, default=30.0,
+    add(s, "--drain-timeout-s", type=number_or_zero, default=30.0,
         help="on SIGTERM, how long sessions get to deliver their last finals")
 
     t = sub.add_parser("transcribe", help="offline transcription (and translation) of a file",
@@ -259,9 +313,10 @@ def _serve(config: ServerConfig) -> int:
     from server.security import build_gatekeeper, ssl_context
     from server.services import Services
 
-    # Security settings first: a refusal must not wait for the models to load.
+    # Security settings and the address first: a refusal must not wait for the models.
     gate = build_gatekeeper(config)
     ssl_context(config)
+    check_listenable(config.host, config.port)
     services = Services.load(config)
 
     async def run() -> None:
@@ -276,7 +331,14 @@ def _serve(config: ServerConfig) -> int:
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal)
-        async with running(services, gate=gate) as server:
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                server = await stack.enter_async_context(running(services, gate=gate))
+            except OSError as exc:  # taken since check_listenable's probe
+                if exc.errno not in _BIND_ERRORS:
+                    raise
+                raise ParleyError(f"cannot listen on {config.host}:{config.port}: "
+                                  f"{exc.strerror or exc}") from exc
             http_scheme, ws_scheme = ("https", "wss") if server.tls else ("http", "ws")
             print(f"parley: serving on {http_scheme}://{config.host}:{server.port} "
                   f"(stream: {ws_scheme}://{config.host}:{server.port}/v1/stream)", flush=True)
@@ -289,6 +351,31 @@ def _serve(config: ServerConfig) -> int:
 
     asyncio.run(run())
     return 0
+
+
+_BIND_ERRORS = (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES)
+
+
+def check_listenable(host: str, port: int) -> None:
+    """Refuse an address this process cannot listen on (taken, or not this machine's).
+    A probe: another process may still take the port before the server binds it."""
+    if port == 0:
+        return
+    try:
+        addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                       flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ParleyError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio binds
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                raise ParleyError(
+                    f"cannot listen on {host}:{port}: {exc.strerror}"
+                    + (" (is another server running there?)" if exc.errno == errno.EADDRINUSE else "")
+                ) from exc
 
 
 if __name__ == "__main__":

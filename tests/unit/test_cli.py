@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from server.asr.batched import BatchOptions
 from server.asr.whisper import AsrOptions
-from server.cli import build_parser, config_from_args, main, with_window_budget, with_windows
+from server.cli import (
+    build_parser,
+    check_listenable,
+    config_from_args,
+    main,
+    with_window_budget,
+    with_windows,
+)
 from server.config import ServerConfig
 from server.errors import ParleyError
 
@@ -103,3 +112,88 @@ def test_a_wrong_mt_model_is_refused_before_the_asr_model_loads(
     monkeypatch.setattr(services, "WhisperEngine", no_loading)
     assert main(["serve", "--mt-model", "no-such-mt"]) == 2
     assert "unknown translation model 'no-such-mt'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flags", "says"), [
+    (["--port", "65536"], "argument --port: must be 0-65535, not 65536"),
+    (["--port", "80a"], "argument --port: not a whole number: '80a'"),
+    (["--max-sessions", "0"], "argument --max-sessions: must be > 0, not 0"),
+    (["--max-frame-bytes", "-1"], "argument --max-frame-bytes: must be > 0, not -1"),
+    (["--idle-timeout-s", "0"], "argument --idle-timeout-s: must be > 0, not 0"),
+    (["--message-rate", "fast"], "argument --message-rate: not a number: 'fast'"),
+    (["--resume-grace-s", "-5"], "argument --resume-grace-s: must be >= 0, not -5"),
+])
+def test_an_out_of_range_flag_is_refused_by_name(
+    flags: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["serve", *flags])
+    assert exc.value.code == 2
+    assert says in capsys.readouterr().err
+
+
+def test_zero_is_a_port_and_a_grace() -> None:
+    args = build_parser().parse_args(["serve", "--port", "0", "--resume-grace-s", "0"])
+    assert (args.port, args.resume_grace_s) == (0, 0.0)
+
+
+@pytest.mark.parametrize(("env", "value", "says"), [
+    ("PARLEY_PORT", "abc", "argument --port: from PARLEY_PORT: not a whole number: 'abc'"),
+    ("PARLEY_MAX_SESSIONS", "-3", "argument --max-sessions: from PARLEY_MAX_SESSIONS: must be > 0"),
+    ("PARLEY_ASR_ENGINE", "fast", "from PARLEY_ASR_ENGINE: 'fast' is not one of whisper, batched"),
+])
+def test_a_bad_variable_is_refused_by_its_name(
+    env: str, value: str, says: str,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(env, value)
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["serve"])
+    assert exc.value.code == 2
+    assert says in capsys.readouterr().err
+
+
+def test_a_variable_is_converted_and_a_flag_wins_over_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PARLEY_PORT", "9000")
+    assert build_parser().parse_args(["serve"]).port == 9000
+    assert build_parser().parse_args(["serve", "--port", "9001"]).port == 9001
+    monkeypatch.setenv("PARLEY_PORT", "abc")  # a flag given: the variable is not read
+    assert build_parser().parse_args(["serve", "--port", "9001"]).port == 9001
+
+
+def test_a_bad_serve_variable_does_not_break_other_commands(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PARLEY_PORT", "abc")
+    assert build_parser().parse_args(["models", "list"]).command == "models"
+
+
+def test_a_taken_port_is_refused_before_the_models_load(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from server import services
+
+    def no_loading(*_: object) -> None:
+        raise AssertionError("the models loaded for a port that cannot be served")
+
+    monkeypatch.setattr(services.Services, "load", no_loading)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ParleyError, match="Address already in use"):
+            check_listenable("127.0.0.1", port)
+        assert main(["serve", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"parley: error: cannot listen on 127.0.0.1:{port}: Address already in use" in err
+
+
+def test_a_free_port_or_port_zero_passes_the_probe() -> None:
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    check_listenable("127.0.0.1", port)
+    check_listenable("127.0.0.1", 0)
+
+
+def test_an_address_not_of_this_machine_is_refused() -> None:
+    with pytest.raises(ParleyError, match="cannot listen on 192.0.2.1:8765"):
+        check_listenable("192.0.2.1", 8765)  # TEST-NET-1: never a local address
