@@ -186,11 +186,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The `[server]` keys a `--config` file may set, and their types.
+CONFIG_KEYS: dict[str, type] = {"mt_models": list, "mqtt_url": str, "replica_id": str}
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The `[server]` table of a `--config` TOML file, checked key by key."""
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except OSError as exc:
+        raise ParleyError(f"--config {path}: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ParleyError(f"--config {path}: not valid TOML: {exc}") from exc
+    table = doc.get("server", {})
+    if not isinstance(table, dict):
+        raise ParleyError(f"--config {path}: 'server' must be a table ([server])")
+    unknown = sorted(set(table) - set(CONFIG_KEYS))
+    if unknown:
+        raise ParleyError(f"--config {path}: unknown [server] key(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(CONFIG_KEYS)} (every other setting is a flag)")
+    for key, kind in CONFIG_KEYS.items():
+        value = table.get(key)
+        if value is None:
+            continue
+        if kind is list and isinstance(value, str):
+            table[key] = value = [value]
+        strings = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        if not (strings if kind is list else isinstance(value, kind)):
+            want = "a list of strings" if kind is list else "a string"
+            raise ParleyError(f"--config {path}: [server] {key} must be {want}, not {value!r}")
+    return table
+
+
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
-    file_cfg: dict[str, Any] = {}
-    if args.config is not None:
-        with open(args.config, "rb") as fh:
-            file_cfg = tomllib.load(fh).get("server", {})
+    file_cfg = read_config_file(args.config) if args.config is not None else {}
     base = ServerConfig()
     mt = args.mt_model if args.mt_model is not None else file_cfg.get("mt_models", list(base.mt_models))
     if args.no_mt:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -197,3 +198,35 @@ def test_a_free_port_or_port_zero_passes_the_probe() -> None:
 def test_an_address_not_of_this_machine_is_refused() -> None:
     with pytest.raises(ParleyError, match="cannot listen on 192.0.2.1:8765"):
         check_listenable("192.0.2.1", 8765)  # TEST-NET-1: never a local address
+
+
+def test_a_config_file_sets_its_keys_and_flags_win(tmp_path: Path) -> None:
+    path = tmp_path / "parley.toml"
+    path.write_text('[server]\nmt_models = ["zh-en", "/m/nl-en"]\n'
+                    'mqtt_url = "mqtt://broker:1883"\nreplica_id = "a"\n')
+    cfg = serve_config("--config", str(path))
+    assert (cfg.mt_models, cfg.mqtt_url, cfg.replica_id) == (
+        ("zh-en", "/m/nl-en"), "mqtt://broker:1883", "a")
+    cfg = serve_config("--config", str(path), "--mt-model", "x", "--replica-id", "b")
+    assert (cfg.mt_models, cfg.replica_id) == (("x",), "b")
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ('[server]\nmt_modls = ["zh-en"]\n', "unknown [server] key(s) mt_modls; known: mt_models"),
+    ("[server]\nmt_models = 3\n", "[server] mt_models must be a list of strings, not 3"),
+    ("[server]\nreplica_id = 7\n", "[server] replica_id must be a string, not 7"),
+    ("server = 1\n", "'server' must be a table"),
+    ("not toml [", "not valid TOML"),
+])
+def test_a_bad_config_file_is_a_clear_error(tmp_path: Path, text: str, says: str) -> None:
+    path = tmp_path / "parley.toml"
+    path.write_text(text)
+    with pytest.raises(ParleyError) as exc:
+        serve_config("--config", str(path))
+    assert exc.value.message.startswith(f"--config {path}: ")
+    assert says in exc.value.message
+
+
+def test_a_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ParleyError, match="No such file or directory"):
+        serve_config("--config", str(tmp_path / "missing.toml"))
