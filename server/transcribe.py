@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 from dataclasses import dataclass, replace
@@ -14,8 +15,10 @@ from server.asr.scheduler import Engine
 from server.asr.unheard import outside, speech_spans, unheard_spans
 from server.asr.whisper import AsrOptions, Task, WhisperEngine
 from server.audio.vad import SileroVadModel
-from server.errors import AudioError, UnsupportedError
+from server.config import ServerConfig
+from server.errors import AudioError, ModelError, UnsupportedError
 from server.models.resolve import resolve_asr, resolve_mt
+from server.models.types import AsrModelInfo, MtModelInfo
 from server.mt.requests import TranslationRequest
 from server.mt.translator import Translator, TranslatorOptions
 from server.streaming.events import AsrRequest
@@ -106,6 +109,50 @@ def transcribe_audio(
     )
 
 
+def check_language(info: AsrModelInfo, language: str | None) -> None:
+    """`unsupported_language` unless `info` recognizes `language` (None: detect)."""
+    if language is None or language in info.languages:
+        return
+    known = info.languages
+    knows = ", ".join(known) if len(known) <= 5 else f"{len(known)} languages (parley models list)"
+    raise UnsupportedError(
+        f"language {language!r} is not recognized by model {info.name!r} (it knows {knows})",
+        code="unsupported_language",
+    )
+
+
+def translation_models(specs: list[str] | None) -> list[MtModelInfo]:
+    """The `--mt-model` models; by default the server's (zh-en) where cached: without
+    them Whisper's translate task may still serve a target of English."""
+    if specs:
+        return [resolve_mt(spec) for spec in specs]
+    models = []
+    for spec in ServerConfig().mt_models:
+        with contextlib.suppress(ModelError):
+            models.append(resolve_mt(spec))
+    return models
+
+
+def translation_route(
+    info: AsrModelInfo, models: list[MtModelInfo], source: str | None, target: str
+) -> MtModelInfo | None:
+    """The MT model for source -> target, or None for Whisper's translate task; else
+    `unsupported_pair`. With no source yet (to be detected) any model into `target` will do."""
+    for m in models:
+        if m.covers(source, target) if source else any(t == target for _, t in m.pairs):
+            return m
+    if target == "en" and info.can_translate_to_english:
+        return None
+    pairs = [f"{s}->{t}" for m in models for s, t in m.pairs]
+    if info.can_translate_to_english:
+        pairs.append(f"any->en (Whisper translate with {info.name})")
+    raise UnsupportedError(
+        f"no model translates {source or 'any language'} -> {target}; "
+        f"available: {', '.join(pairs) or 'nothing'} (--mt-model adds a model)",
+        code="unsupported_pair",
+    )
+
+
 def speech_probabilities(audio: np.ndarray) -> np.ndarray:
     """Silero's speech probability per 32 ms window of `audio`."""
     vad = SileroVadModel.shared().stream()
@@ -121,25 +168,27 @@ def speech_probabilities(audio: np.ndarray) -> np.ndarray:
 
 
 def run_transcribe(args: argparse.Namespace) -> int:
-    audio = load_audio(args.file)  # before the model loads: a wrong path fails at once
+    # Everything a user can get wrong is checked before the model loads and the file
+    # is decoded: a wrong path, language or pair fails at once, not after minutes.
+    audio = load_audio(args.file)
     info = resolve_asr(args.model)
+    check_language(info, args.language)
+    target = args.translate_to
+    models = translation_models(args.mt_model) if target else []
+    if target and target != args.language:
+        translation_route(info, models, args.language, target)
     engine = WhisperEngine(info, AsrOptions(compute_type=args.compute_type, workers=1))
     result = transcribe_audio(engine, audio, args.language)
     translation = None
-    target = args.translate_to
     source = args.language or result.language
     if target and source and target != source:
-        specs = args.mt_model or ["zh-en"]
-        models = [resolve_mt(s) for s in specs]
-        mt = next((m for m in models if m.covers(source, target)), None)
+        mt = translation_route(info, models, source, target)
         if mt is not None:
             translator = Translator(mt, TranslatorOptions(compute_type=args.compute_type))
             out = translator.translate_batch([TranslationRequest(result.text, source, target)])
             translation = out[0].text
-        elif target == "en" and info.can_translate_to_english:
-            translation = transcribe_audio(engine, audio, source, task="translate").text
         else:
-            raise UnsupportedError(f"no model translates {source} -> {target}", code="unsupported_pair")
+            translation = transcribe_audio(engine, audio, source, task="translate").text
     result = replace(result, translation=translation)
     if args.json:
         print(json.dumps({

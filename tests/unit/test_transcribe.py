@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -9,10 +10,16 @@ import pytest
 
 from server.asr.whisper import Decode, Task
 from server.cli import main
-from server.errors import AudioError
+from server.errors import AudioError, UnsupportedError
+from server.models.types import AsrModelInfo, MtModelInfo
 from server.streaming.events import AsrRequest, AsrResult
 from server.streaming.words import Word
-from server.transcribe import load_audio, transcribe_audio
+from server.transcribe import (
+    check_language,
+    load_audio,
+    transcribe_audio,
+    translation_route,
+)
 from tests.unit.audio.helpers import SPEECH_WAV, read_wav
 
 
@@ -87,3 +94,59 @@ def test_a_missing_file_is_refused_before_any_model_is_looked_up(
     # An unknown model would be its own error: the file's comes first.
     assert main(["transcribe", str(missing), "--model", "no-such-model"]) == 2
     assert capsys.readouterr().err.strip() == f"parley: error: no such file: {missing}"
+
+
+TINY_EN = AsrModelInfo("tiny.en", Path("/m/tiny.en"), False, ("en",))
+BASE = AsrModelInfo("base", Path("/m/base"), True, ("en", "nl", "zh", "de", "fr", "es"))
+ZH_EN = MtModelInfo("zh-en", "argos", Path("/m/zh-en"), Path("sp"), Path("sp"), (("zh", "en"),))
+NL_DE = MtModelInfo("nl-de", "marian", Path("/m/nl-de"), Path("sp"), Path("sp"), (("nl", "de"),))
+
+
+def test_a_language_the_model_does_not_know_is_refused() -> None:
+    check_language(TINY_EN, "en")
+    check_language(TINY_EN, None)  # detect
+    with pytest.raises(UnsupportedError, match=r"'nl' is not recognized by model 'tiny.en' \(it knows en\)") as exc:
+        check_language(TINY_EN, "nl")
+    assert exc.value.code == "unsupported_language"
+    with pytest.raises(UnsupportedError, match=r"it knows 6 languages \(parley models list\)"):
+        check_language(BASE, "xx")
+
+
+def test_a_pair_goes_to_the_model_that_covers_it_else_to_whisper_for_english() -> None:
+    assert translation_route(BASE, [ZH_EN, NL_DE], "nl", "de") is NL_DE
+    assert translation_route(BASE, [ZH_EN, NL_DE], "zh", "en") is ZH_EN
+    assert translation_route(BASE, [ZH_EN], "nl", "en") is None  # Whisper's translate task
+    assert translation_route(BASE, [NL_DE], None, "de") is NL_DE  # source to be detected
+
+
+@pytest.mark.parametrize(("info", "source", "target", "says"), [
+    (TINY_EN, "nl", "en", "no model translates nl -> en; available: zh->en"),
+    (BASE, "en", "zh", "available: zh->en, any->en (Whisper translate with base)"),
+    (TINY_EN, None, "de", "no model translates any language -> de"),
+])
+def test_a_pair_nothing_serves_says_what_is_available(
+    info: AsrModelInfo, source: str | None, target: str, says: str
+) -> None:
+    with pytest.raises(UnsupportedError, match=re.escape(says)) as exc:
+        translation_route(info, [ZH_EN], source, target)
+    assert exc.value.code == "unsupported_pair"
+
+
+@pytest.mark.parametrize(("flags", "says"), [
+    (["--language", "nl"], "language 'nl' is not recognized by model 'tiny.en'"),
+    (["--language", "en", "--translate-to", "zh"], "no model translates en -> zh"),
+])
+def test_transcribe_refuses_a_language_or_pair_before_the_model_loads(
+    flags: list[str], says: str,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from server import transcribe
+
+    def no_loading(*_: object) -> None:
+        raise AssertionError("the model loaded for a request it cannot serve")
+
+    monkeypatch.setattr(transcribe, "resolve_asr", lambda spec: TINY_EN)
+    monkeypatch.setattr(transcribe, "translation_models", lambda specs: [ZH_EN])
+    monkeypatch.setattr(transcribe, "WhisperEngine", no_loading)
+    assert main(["transcribe", str(SPEECH_WAV), *flags]) == 2
+    assert says in capsys.readouterr().err
