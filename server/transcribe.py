@@ -17,6 +17,7 @@ from server.asr.whisper import AsrOptions, Task, WhisperEngine
 from server.audio.vad import SileroVadModel
 from server.config import ServerConfig
 from server.errors import AudioError, ModelError, UnsupportedError
+from server.models.languages import check_known_target
 from server.models.resolve import resolve_asr, resolve_mt
 from server.models.types import AsrModelInfo, MtModelInfo
 from server.mt.requests import TranslationRequest
@@ -143,6 +144,7 @@ def translation_route(
             return m
     if target == "en" and info.can_translate_to_english:
         return None
+    check_known_target(target)
     pairs = [f"{s}->{t}" for m in models for s, t in m.pairs]
     if info.can_translate_to_english:
         pairs.append(f"any->en (Whisper translate with {info.name})")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from server.errors import ModelError, ParleyError, UnsupportedError
+from server.models.languages import check_known_target
 from server.mt.incremental import IncrementalTranslator, StreamRequest
 from server.mt.scheduler import Dropped
 from server.streaming.events import AsrRequest, Final, Partial
@@ -68,6 +69,7 @@ def plan_translations(
         elif target == "en" and services.asr_info.can_translate_to_english:
             routes[target] = "whisper"
         else:
+            check_known_target(target)
             raise UnsupportedError(
                 f"cannot translate {source or 'auto'} -> {target}: "
                 f"this server translates {services.describe_pairs()}",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from server.errors import UnsupportedError
+
 #: Whisper vocabulary sizes: English-only models have 51864 tokens, multilingual ones 51865,
 #: large-v3 (which added Cantonese "yue") 51866. CTranslate2 uses the same threshold.
 WHISPER_MULTILINGUAL_MIN_VOCAB = 51865
@@ -110,6 +112,17 @@ NLLB_CODES: dict[str, str] = {
     "zh": "zho_Hans",
     "zu": "zul_Latn",
 }
+
+
+def check_known_target(code: str) -> None:
+    """`unsupported_language` unless `code` is a language some model family Parley loads
+    has (Whisper's 99, NLLB's map): outside them it is no language, not an unserved pair."""
+    if code not in NLLB_CODES and code not in whisper_language_codes(with_cantonese=True):
+        raise UnsupportedError(
+            f"target language {code!r} is not a language code Parley knows "
+            "(ISO 639-1, such as 'de' or 'zh')",
+            code="unsupported_language",
+        )
 
 
 def m2m100_token(code: str) -> str:

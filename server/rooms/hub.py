@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from server.errors import UnsupportedError
+from server.models.languages import check_known_target
 from server.outbox import Outbox, SlowConsumer
 from server.protocol.messages import Event, Sequencer, StartMessage
 from server.rooms.demand import LanguageDemand, plan_target_changes
@@ -231,7 +232,10 @@ class RoomHub:
     # -- listeners -------------------------------------------------------------
 
     def join(self, room_name: str, lang: str | None, outbox: Outbox) -> Listener:
-        """Add a listener; raises UnsupportedError(unsupported_pair) if `lang` cannot be served."""
+        """Add a listener; raises UnsupportedError: unsupported_language if `lang` is no
+        language, unsupported_pair if it cannot be served."""
+        if lang is not None:
+            check_known_target(lang)
         if lang is not None and not self._servable(lang):
             raise UnsupportedError(
                 f"this server cannot produce {lang!r}: no speech model speaks it and no "

@@ -48,6 +48,7 @@ CASES: list[tuple[str, list[str | bytes], str, bool]] = [
     ("wrong encoding", [json.dumps({**START, "audio": {"encoding": "mp3"}})], "bad_audio_format", True),
     ("unknown language", [json.dumps({**START, "source_language": "xx"})], "unsupported_language", True),
     ("unsupported pair", [json.dumps({**START, "target_languages": ["fr"]})], "unsupported_pair", True),
+    ("unknown target language", [json.dumps({**START, "target_languages": ["xx"]})], "unsupported_language", True),
     ("second start", [json.dumps(START), json.dumps(START)], "already_started", False),
     ("oversized frame", [json.dumps(START), b"\x00" * (300 * 1024)], "frame_too_large", True),
     ("garbage container", [json.dumps({**START, "audio": {"encoding": "ogg"}}), b"garbage!" * 512], "bad_audio", True),

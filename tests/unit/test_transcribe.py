@@ -119,6 +119,12 @@ def test_a_pair_goes_to_the_model_that_covers_it_else_to_whisper_for_english() -
     assert translation_route(BASE, [NL_DE], None, "de") is NL_DE  # source to be detected
 
 
+def test_a_target_that_is_no_language_is_an_unsupported_language() -> None:
+    with pytest.raises(UnsupportedError, match="'xx' is not a language code") as exc:
+        translation_route(BASE, [ZH_EN], "en", "xx")
+    assert exc.value.code == "unsupported_language"
+
+
 @pytest.mark.parametrize(("info", "source", "target", "says"), [
     (TINY_EN, "nl", "en", "no model translates nl -> en; available: zh->en"),
     (BASE, "en", "zh", "available: zh->en, any->en (Whisper translate with base)"),

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
+from server.errors import UnsupportedError
 from server.models.languages import (
     NLLB_CODES,
     all_pairs,
+    check_known_target,
     m2m100_token,
     m2m100_tokens_in,
     nllb_tokens_in,
@@ -42,3 +46,15 @@ def test_m2m100_tokens() -> None:
 
 def test_all_pairs() -> None:
     assert all_pairs(["fr", "en", "en"]) == (("en", "fr"), ("fr", "en"))
+
+
+@pytest.mark.parametrize("code", ["en", "zh", "nl", "yue", "zu"])
+def test_a_language_some_model_family_has_is_known(code: str) -> None:
+    check_known_target(code)
+
+
+@pytest.mark.parametrize("code", ["xx", "qq", "eng"])
+def test_a_code_no_model_family_has_is_an_unsupported_language(code: str) -> None:
+    with pytest.raises(UnsupportedError, match=f"'{code}' is not a language code Parley knows") as exc:
+        check_known_target(code)
+    assert exc.value.code == "unsupported_language"

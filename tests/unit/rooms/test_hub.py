@@ -155,8 +155,11 @@ def test_a_listener_waiting_before_the_speaker_gets_its_language_added() -> None
 def test_unservable_and_unsupported_languages_are_refused() -> None:
     hub = make_hub(servable={"en", "de", "it"})
     with pytest.raises(UnsupportedError) as info:
-        hub.join("r", "xx", Outbox(16))
+        hub.join("r", "fr", Outbox(16))  # a language, but nothing here produces it
     assert info.value.code == "unsupported_pair"
+    with pytest.raises(UnsupportedError, match="'xx' is not a language code") as info:
+        hub.join("r", "xx", Outbox(16))
+    assert info.value.code == "unsupported_language"
     waiting = hub.join("r", "it", Outbox(16))
     sp = session(unsupported={"it"})
     hub.attach_speaker("r", sp)  # this speaker cannot give `it`: its listeners are told, closed
