@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import math
 import os
 import signal
 import socket
@@ -69,13 +70,17 @@ def add(parser: argparse.ArgumentParser, flag: str, *, help: str, **kw: Any) -> 
 
 
 def _number(convert: Callable[[str], float], least: float, *, above: bool = False,
-            most: float | None = None, name: str) -> Callable[[str], Any]:
+            most: float | None = None) -> Callable[[str], Any]:
+    """An argparse `type`: a number of `convert`'s kind from `least` (excluded if `above`)
+    up to `most`, else an error that says the bound."""
     def parse(raw: str) -> Any:
         try:
             value = convert(raw)
         except ValueError:
+            value = math.nan
+        if math.isnan(value):
             kind = "a whole number" if convert is int else "a number"
-            raise argparse.ArgumentTypeError(f"not {kind}: {raw!r}") from None
+            raise argparse.ArgumentTypeError(f"not {kind}: {raw!r}")
         if value < least or (above and value == least) or (most is not None and value > most):
             bound = f"> {least:g}" if above else f">= {least:g}"
             if most is not None:
@@ -83,14 +88,13 @@ def _number(convert: Callable[[str], float], least: float, *, above: bool = Fals
             raise argparse.ArgumentTypeError(f"must be {bound}, not {raw}")
         return value
 
-    parse.__name__ = name
     return parse
 
 
-port_number = _number(int, 0, most=65535, name="port")
-positive_int = _number(int, 0, above=True, name="positive int")
-positive_number = _number(float, 0.0, above=True, name="positive number")
-number_or_zero = _number(float, 0.0, name="number")
+port_number = _number(int, 0, most=65535)
+positive_int = _number(int, 0, above=True)
+positive_number = _number(float, 0.0, above=True)
+number_or_zero = _number(float, 0.0)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -122,6 +122,7 @@ def test_a_wrong_mt_model_is_refused_before_the_asr_model_loads(
     (["--max-frame-bytes", "-1"], "argument --max-frame-bytes: must be > 0, not -1"),
     (["--idle-timeout-s", "0"], "argument --idle-timeout-s: must be > 0, not 0"),
     (["--message-rate", "fast"], "argument --message-rate: not a number: 'fast'"),
+    (["--message-rate", "nan"], "argument --message-rate: not a number: 'nan'"),
     (["--resume-grace-s", "-5"], "argument --resume-grace-s: must be >= 0, not -5"),
 ])
 def test_an_out_of_range_flag_is_refused_by_name(
