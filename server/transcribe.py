@@ -22,6 +22,7 @@ from server.models.resolve import resolve_asr, resolve_mt
 from server.models.types import AsrModelInfo, MtModelInfo
 from server.mt.requests import TranslationRequest
 from server.mt.translator import Translator, TranslatorOptions
+from server.protocol.messages import normalize_language
 from server.streaming.events import AsrRequest
 from server.streaming.words import Word, join_words
 
@@ -170,19 +171,21 @@ def speech_probabilities(audio: np.ndarray) -> np.ndarray:
 
 
 def run_transcribe(args: argparse.Namespace) -> int:
-    # Everything a user can get wrong is checked before the model loads and the file
-    # is decoded: a wrong path, language or pair fails at once, not after minutes.
+    # What a user can get wrong is checked before the model loads and the decode starts:
+    # a wrong path, language or pair fails at once, not after minutes.
     audio = load_audio(args.file)
     info = resolve_asr(args.model)
-    check_language(info, args.language)
-    target = args.translate_to
+    # As a `start` message's codes are read: "EN" or "en-US" is "en".
+    language = normalize_language(args.language, "--language") if args.language else None
+    target = normalize_language(args.translate_to, "--translate-to") if args.translate_to else None
+    check_language(info, language)
     models = translation_models(args.mt_model) if target else []
-    if target and target != args.language:
-        translation_route(info, models, args.language, target)
+    if target and target != language:
+        translation_route(info, models, language, target)
     engine = WhisperEngine(info, AsrOptions(compute_type=args.compute_type, workers=1))
-    result = transcribe_audio(engine, audio, args.language)
+    result = transcribe_audio(engine, audio, language)
     translation = None
-    source = args.language or result.language
+    source = language or result.language
     if target and source and target != source:
         mt = translation_route(info, models, source, target)
         if mt is not None:

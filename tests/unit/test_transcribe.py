@@ -140,6 +140,9 @@ def test_a_pair_nothing_serves_says_what_is_available(
 
 @pytest.mark.parametrize(("flags", "says"), [
     (["--language", "nl"], "language 'nl' is not recognized by model 'tiny.en'"),
+    (["--language", "NL-be"], "language 'nl' is not recognized"),  # read as a start's codes
+    (["--language", "e n"], "--language must be a language code such as 'en'"),
+    (["--translate-to", "ZH"], "no model translates any language -> zh"),
     (["--language", "en", "--translate-to", "zh"], "no model translates en -> zh"),
 ])
 def test_transcribe_refuses_a_language_or_pair_before_the_model_loads(
