@@ -282,6 +282,14 @@ def install(built: Path, target: Path, work: Path) -> None:
     os.rename(built, target)
 
 
+def make_models_dir(models: Path) -> None:
+    try:
+        models.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelError(f"cannot create the models directory {models}: {exc.strerror or exc} "
+                         "(set PARLEY_CACHE_DIR or --models-dir to a writable place)") from exc
+
+
 def pull(
     name: str,
     *,
@@ -306,11 +314,7 @@ def pull(
         raise ModelError(f"model {name!r} cannot be pulled: {known.unavailable}")
     models = models_dir or paths.models_dir()
     target = models / name
-    try:
-        models.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ModelError(f"cannot create the models directory {models}: {exc.strerror or exc} "
-                         "(set PARLEY_CACHE_DIR or --models-dir to a writable place)") from exc
+    make_models_dir(models)
     with model_lock(models, name):
         if not force and load_valid(target) is not None:
             say(f"[{name}] already cached in {target}")
@@ -356,11 +360,7 @@ def import_argos_archive(archive: Path, *, models_dir: Path | None = None) -> Pa
     name = f"argos-{digest[:16]}"
     models = models_dir or paths.models_dir()
     target = models / name
-    try:
-        models.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ModelError(f"cannot create the models directory {models}: {exc.strerror or exc} "
-                         "(set PARLEY_CACHE_DIR or --models-dir to a writable place)") from exc
+    make_models_dir(models)
     with model_lock(models, name):
         if load_valid(target) is not None:
             return target
