@@ -236,12 +236,12 @@ class RoomHub:
         language, unsupported_pair if it cannot be served."""
         if lang is not None:
             check_known_target(lang)
-        if lang is not None and not self._servable(lang):
-            raise UnsupportedError(
-                f"this server cannot produce {lang!r}: no speech model speaks it and no "
-                "translation model translates into it",
-                code="unsupported_pair",
-            )
+            if not self._servable(lang):
+                raise UnsupportedError(
+                    f"this server cannot produce {lang!r}: no speech model speaks it and no "
+                    "translation model translates into it",
+                    code="unsupported_pair",
+                )
         room = self._room(room_name)
         listener = Listener(next(self._ids), room_name, lang, outbox)
         room.listeners[listener.id] = listener
