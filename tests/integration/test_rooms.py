@@ -83,6 +83,16 @@ async def test_a_language_nothing_produces_is_refused(tiny_server: ServerProcess
         assert ws.close_code == 1008 and ws.close_reason == "unsupported_pair"
 
 
+async def test_a_lang_that_is_no_language_is_an_unsupported_language(
+    tiny_server: ServerProcess,
+) -> None:
+    with pytest.raises(ParleyClientError) as info:
+        async with ParleyListener(tiny_server.ws, "refused-2", "xx"):
+            pass
+    assert info.value.code == "unsupported_language"
+    assert "'xx' is not a language code" in info.value.message
+
+
 async def test_a_bad_listen_request_is_refused(tiny_server: ServerProcess) -> None:
     for query in ("", "?room=", "?room=a/b", "?room=x&lang=12"):
         async with connect(f"{tiny_server.ws}/v1/listen{query}") as ws:
