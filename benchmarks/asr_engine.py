@@ -334,4 +334,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from benchmarks.cli import guarded
+
+    sys.exit(guarded(main, "python -m benchmarks.asr_engine"))

@@ -13,7 +13,11 @@ server/cli.py hooks it in:
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable
 from typing import Any
+
+from server.errors import ParleyError
 
 
 def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -41,3 +45,14 @@ def run_bench(args: argparse.Namespace) -> int:
         run(args, shlex.join(["parley", *sys.argv[1:]]))
         return 0
     raise SystemExit(f"unknown benchmark {args.bench!r}")
+
+
+def guarded(main: Callable[[list[str]], int], prog: str) -> int:
+    """`main(sys.argv[1:])` for `python -m benchmarks.X`: an error the user can fix
+    (a ParleyError: unknown model, model not cached...) is one line and exit status 2,
+    as `parley` gives it, not a traceback."""
+    try:
+        return main(sys.argv[1:])
+    except ParleyError as exc:
+        print(f"{prog}: error: {exc.message}", file=sys.stderr)
+        return 2

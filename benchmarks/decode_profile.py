@@ -89,4 +89,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from benchmarks.cli import guarded
+
+    sys.exit(guarded(main, "python -m benchmarks.decode_profile"))

@@ -40,7 +40,7 @@ import json
 import math
 import random
 import sys
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,28 @@ def numbered_orders(clips: list, count: int, first: int = 0) -> list[tuple[int, 
     return list(enumerate(clip_orders(clips, first + count)))[first:]
 
 
+def dataclass_overrides(
+    parser: argparse.ArgumentParser, text: str, cls: type, what: str
+) -> dict[str, Any]:
+    """`text` as a JSON object of `cls` fields, or a usage error that says what is wrong."""
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        parser.error(f"{what}: not JSON ({exc}): {text}")
+    if not isinstance(obj, dict):
+        parser.error(f"{what}: a JSON object of {cls.__name__} fields, not {text}")
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(obj) - names)
+    if unknown:
+        parser.error(f"{what}: {cls.__name__} has no field {', '.join(unknown)}; "
+                     f"fields: {', '.join(sorted(names))}")
+    try:
+        cls(**obj)
+    except (TypeError, ValueError) as exc:
+        parser.error(f"{what}: {exc}")
+    return obj
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.policy_replay")
     parser.add_argument("model", nargs="?", default="tiny.en")
@@ -113,9 +135,9 @@ def main(argv: list[str]) -> int:
         base_runs = read_runs(args.compare) if args.compare else None
     except (OSError, ValueError) as exc:
         parser.error(f"--compare: {exc}")
-    overrides = json.loads(args.options)
+    overrides = dataclass_overrides(parser, args.options, PolicyOptions, "options")
     options = replace(PolicyOptions(), **overrides)
-    batch = json.loads(args.batch)
+    batch = dataclass_overrides(parser, args.batch, BatchOptions, "--batch")
     if batch and args.engine != "batched":
         parser.error("--batch needs --engine batched")
     if args.first_order < 0:
@@ -218,4 +240,6 @@ def replay(
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from benchmarks.cli import guarded
+
+    sys.exit(guarded(main, "python -m benchmarks.policy_replay"))

@@ -54,4 +54,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from benchmarks.cli import guarded
+
+    sys.exit(guarded(main, "python -m benchmarks.baseline"))

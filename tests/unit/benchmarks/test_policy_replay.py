@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.cli import guarded
 from benchmarks.policy_replay import clip_orders, main, numbered_orders, paired_change, read_runs
 
 
@@ -84,3 +85,29 @@ def test_a_missing_compare_file_is_refused_before_loading_a_model(
 def test_a_base_with_error_counts_alone_is_paired() -> None:
     base = [{"order": 0, "pause_s": 0.6, "words": 392, "streaming_errors": 59}]
     assert paired_change(base, [_run(0, 0.6, 55)])["per_layout"] == [-4]
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["tiny.en", '{"bogus": 1}'], "options: PolicyOptions has no field bogus; fields: agreement_n"),
+    (["tiny.en", "{bad json"], "options: not JSON"),
+    (["tiny.en", "[1]"], "options: a JSON object of PolicyOptions fields"),
+    (["tiny.en", "--engine", "batched", "--batch", '{"window_margin_s": 40}'],
+     "--batch: window_margin_s must be in [0, 30)"),
+])
+def test_bad_overrides_are_a_usage_error_before_any_model_loads(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert says in capsys.readouterr().err
+
+
+def test_an_unknown_model_is_one_line_and_status_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.argv", ["policy_replay", "no-such-model"])
+    assert guarded(main, "python -m benchmarks.policy_replay") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("python -m benchmarks.policy_replay: error: unknown speech recognition model")
+    assert "Traceback" not in err
