@@ -146,6 +146,9 @@ def _path(name: str, models: Path) -> int:
             raise ModelError(
                 f"model {name!r} in {root} is incomplete; run: parley models pull --force {name}"
             )
+        if known is not None and known.unavailable:
+            raise ModelError(f"model {name!r} is not in the cache, and cannot be pulled: "
+                             f"{known.unavailable}")
         if known is not None:
             raise ModelError(
                 f"model {name!r} is not in the cache ({models}); run: parley models pull {name}"

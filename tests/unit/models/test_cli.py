@@ -57,6 +57,10 @@ def test_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "model 'base' is not in the cache" in err and "parley models pull base" in err
     assert run_models(_parse("models", "--models-dir", str(tmp_path), "path", "nope")) == 1
     assert "no cached model named 'nope'" in capsys.readouterr().err
+    # small is known but cannot be pulled: no advice to pull it
+    assert run_models(_parse("models", "--models-dir", str(tmp_path), "path", "small")) == 1
+    err = capsys.readouterr().err
+    assert "'small' is not in the cache, and cannot be pulled" in err and "run:" not in err
 
 
 def test_pull_unknown_and_unavailable_fail_without_downloading(
