@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO
@@ -64,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     if modes != 1:
         print("parley-client: give exactly one of: a FILE, --mic, --listen ROOM", file=sys.stderr)
         return 2
+    unwritable = unwritable_outputs(args)
+    if unwritable:
+        print(f"parley-client: error: {unwritable}; nothing was sent", file=sys.stderr)
+        return 2
     try:
         return asyncio.run(run(args))
     except ParleyClientError as exc:
@@ -108,6 +113,26 @@ async def run(args: argparse.Namespace) -> int:
             jsonl.close()
         write_captions(track, args.vtt, args.srt)
     return 0
+
+
+def unwritable_outputs(args: argparse.Namespace) -> str | None:
+    """Why one of --vtt / --srt / --jsonl cannot be written, or None."""
+    for flag in ("vtt", "srt", "jsonl"):
+        path: Path | None = getattr(args, flag)
+        if path is None:
+            continue
+        if path.is_dir():
+            return f"--{flag} {path} is a directory"
+        if not path.parent.is_dir():
+            return f"--{flag} {path}: no such directory {path.parent}"
+        try:  # a real write: permission bits do not tell for root or /proc
+            if path.exists():
+                path.open("a").close()  # (content untouched)
+            else:
+                tempfile.TemporaryFile(dir=path.parent).close()
+        except OSError as exc:
+            return f"--{flag} {path}: cannot write there ({exc.strerror or exc})"
+    return None
 
 
 def write_captions(track: CaptionTrack, vtt: Path | None, srt: Path | None) -> None:
