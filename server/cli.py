@@ -344,12 +344,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(config: ServerConfig) -> int:
     from server.gateway import running
-    from server.security import build_gatekeeper, ssl_context
+    from server.mqtt.settings import MqttSettings
+    from server.security import allowed_origins, build_gatekeeper, ssl_context
     from server.services import Services
 
-    # Security settings and the address first: a refusal must not wait for the models.
+    # Settings and the address first: a refusal must not wait for the models to load.
     gate = build_gatekeeper(config)
     ssl_context(config)
+    allowed_origins(config)
+    if config.mqtt_url:
+        MqttSettings.from_url(config.mqtt_url)
     check_listenable(config.host, config.port)
     services = Services.load(config)
 

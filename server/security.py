@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import re
 import ssl
 from collections.abc import Mapping
 
@@ -87,6 +88,9 @@ def ssl_context(cfg: ServerConfig) -> ssl.SSLContext | None:
     return ctx
 
 
+_ORIGIN_RE = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s?#]+$", re.IGNORECASE)
+
+
 def allowed_origins(cfg: ServerConfig) -> list[Origin | None] | None:
     """The `origins` argument of websockets' serve: None accepts any Origin.
 
@@ -98,4 +102,12 @@ def allowed_origins(cfg: ServerConfig) -> list[Origin | None] | None:
         return None
     if "*" in origins:
         return None
+    for origin in origins:
+        if origin != "null" and not _ORIGIN_RE.match(origin):
+            # A browser's Origin is never a path or a bare host: such an entry would
+            # silently refuse every page it was meant to allow.
+            raise ParleyError(
+                f"--allowed-origins: {origin!r} is not an Origin such as "
+                "https://captions.example.com (scheme://host[:port], no path)"
+            )
     return [*(Origin(o) for o in origins), None]

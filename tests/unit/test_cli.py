@@ -168,15 +168,20 @@ def test_a_bad_serve_variable_does_not_break_other_commands(monkeypatch: pytest.
     assert build_parser().parse_args(["models", "list"]).command == "models"
 
 
-def test_a_taken_port_is_refused_before_the_models_load(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def models_must_not_load(monkeypatch: pytest.MonkeyPatch) -> None:
     from server import services
 
     def no_loading(*_: object) -> None:
-        raise AssertionError("the models loaded for a port that cannot be served")
+        raise AssertionError("the models loaded for settings that cannot be served")
 
     monkeypatch.setattr(services.Services, "load", no_loading)
+
+
+@pytest.mark.usefixtures("models_must_not_load")
+def test_a_taken_port_is_refused_before_the_models_load(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -231,3 +236,15 @@ def test_a_bad_config_file_is_a_clear_error(tmp_path: Path, text: str, says: str
 def test_a_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ParleyError, match="No such file or directory"):
         serve_config("--config", str(tmp_path / "missing.toml"))
+
+
+@pytest.mark.parametrize(("flags", "says"), [
+    (["--mqtt-url", "http://broker"], "MQTT URL must start with mqtt:// or mqtts://"),
+    (["--allowed-origins", "captions.example.com"], "is not an Origin such as"),
+])
+@pytest.mark.usefixtures("models_must_not_load")
+def test_bad_mqtt_or_origin_settings_are_refused_before_the_models_load(
+    flags: list[str], says: str, capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["serve", "--port", "0", *flags]) == 2
+    assert says in capsys.readouterr().err

@@ -9,6 +9,7 @@ import pytest
 
 from server.auth import TokenConfigError
 from server.config import Security, ServerConfig
+from server.errors import ParleyError
 from server.security import (
     StartupError,
     allowed_origins,
@@ -71,6 +72,17 @@ def test_allowed_origins_keep_non_browser_clients() -> None:
     assert allowed_origins(cfg(allowed_origins=("*",))) is None
     assert allowed_origins(cfg(allowed_origins=("https://a.example/", " https://b.example"))) == [
         "https://a.example", "https://b.example", None]
+
+
+@pytest.mark.parametrize("origin", ["captions.example.com", "https://a.example/app", "https://"])
+def test_an_allowed_origin_that_no_browser_sends_is_an_error(origin: str) -> None:
+    with pytest.raises(ParleyError, match=r"is not an Origin such as https://captions\.example\.com"):
+        allowed_origins(cfg(allowed_origins=(origin,)))
+
+
+def test_origins_with_ports_and_null_are_accepted() -> None:
+    got = allowed_origins(cfg(allowed_origins=("http://localhost:8080", "null")))
+    assert got == ["http://localhost:8080", "null", None]
 
 
 def test_tls_needs_both_files_that_load(tmp_path: Path) -> None:
