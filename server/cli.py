@@ -375,8 +375,7 @@ def _serve(config: ServerConfig) -> int:
             except OSError as exc:  # taken since check_listenable's probe
                 if exc.errno not in _BIND_ERRORS:
                     raise
-                raise ParleyError(f"cannot listen on {config.host}:{config.port}: "
-                                  f"{exc.strerror or exc}") from exc
+                raise cannot_listen(config.host, config.port, exc) from exc
             http_scheme, ws_scheme = ("https", "wss") if server.tls else ("http", "ws")
             print(f"parley: serving on {http_scheme}://{config.host}:{server.port} "
                   f"(stream: {ws_scheme}://{config.host}:{server.port}/v1/stream)", flush=True)
@@ -403,17 +402,19 @@ def check_listenable(host: str, port: int) -> None:
         addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
                                        flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
-        raise ParleyError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        raise cannot_listen(host, port, exc) from exc
     for family, kind, proto, _, address in addresses:
         with socket.socket(family, kind, proto) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio binds
             try:
                 probe.bind(address)
             except OSError as exc:
-                raise ParleyError(
-                    f"cannot listen on {host}:{port}: {exc.strerror}"
-                    + (" (is another server running there?)" if exc.errno == errno.EADDRINUSE else "")
-                ) from exc
+                raise cannot_listen(host, port, exc) from exc
+
+
+def cannot_listen(host: str, port: int, exc: OSError) -> ParleyError:
+    hint = " (is another server running there?)" if exc.errno == errno.EADDRINUSE else ""
+    return ParleyError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}")
 
 
 if __name__ == "__main__":
