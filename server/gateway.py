@@ -26,6 +26,7 @@ from server.closing import CLOSE_TIMEOUT_S, close_bounded
 from server.errors import OverloadedError, ParleyError, ProtocolError
 from server.live import LiveSession, SessionRegistry
 from server.metrics import CONTENT_TYPE, MtStats, ServerMetrics, Snapshot
+from server.models.languages import check_source_language
 from server.protocol.messages import Event, Sequencer, StartMessage, dumps
 from server.rooms.hub import RoomHub  # [rooms/mqtt, issue 5]
 from server.services import Services
@@ -165,12 +166,7 @@ class Gateway:
         self, session_id: str, msg: StartMessage, put: Callable[[Event], None], seq: Sequencer
     ) -> Session:
         svc = self.services
-        if msg.source_language is not None and msg.source_language not in svc.asr_info.languages:
-            raise ParleyError(
-                f"source language {msg.source_language!r} is not recognized by model "
-                f"{svc.asr_info.name!r}",
-                code="unsupported_language",
-            )
+        check_source_language(svc.asr_info, msg.source_language)
         # (the session cap is checked at admission: server.auth.Gatekeeper)
         plan = plan_translations(svc, msg.source_language, msg.target_languages)
         overload = svc.overload()  # [issue 7] the shared model is saturated

@@ -16,8 +16,8 @@ from server.asr.unheard import outside, speech_spans, unheard_spans
 from server.asr.whisper import AsrOptions, Task, WhisperEngine
 from server.audio.vad import SileroVadModel
 from server.config import ServerConfig
-from server.errors import AudioError, ModelError, UnsupportedError
-from server.models.languages import check_known_target
+from server.errors import AudioError, ModelError
+from server.models.languages import check_source_language
 from server.models.resolve import resolve_asr, resolve_mt
 from server.models.types import AsrModelInfo, MtModelInfo
 from server.mt.requests import TranslationRequest
@@ -25,6 +25,7 @@ from server.mt.translator import Translator, TranslatorOptions
 from server.protocol.messages import normalize_language
 from server.streaming.events import AsrRequest
 from server.streaming.words import Word, join_words
+from server.translation import route_target
 
 SAMPLE_RATE = 16000
 #: Audio taken before and after an unheard stretch when it is decoded again: Whisper
@@ -111,18 +112,6 @@ def transcribe_audio(
     )
 
 
-def check_language(info: AsrModelInfo, language: str | None) -> None:
-    """`unsupported_language` unless `info` recognizes `language` (None: detect)."""
-    if language is None or language in info.languages:
-        return
-    known = info.languages
-    knows = ", ".join(known) if len(known) <= 5 else f"{len(known)} languages (parley models list)"
-    raise UnsupportedError(
-        f"language {language!r} is not recognized by model {info.name!r} (it knows {knows})",
-        code="unsupported_language",
-    )
-
-
 def translation_models(specs: list[str] | None) -> list[MtModelInfo]:
     """The `--mt-model` models; by default the server's (zh-en) where cached: without
     them Whisper's translate task may still serve a target of English."""
@@ -135,25 +124,17 @@ def translation_models(specs: list[str] | None) -> list[MtModelInfo]:
     return models
 
 
-def translation_route(
+def translation_model(
     info: AsrModelInfo, models: list[MtModelInfo], source: str | None, target: str
 ) -> MtModelInfo | None:
-    """The MT model for source -> target, or None for Whisper's translate task; else
-    `unsupported_pair`. With no source yet (to be detected) any model into `target` will do."""
-    for m in models:
-        if m.covers(source, target) if source else any(t == target for _, t in m.pairs):
-            return m
-    if target == "en" and info.can_translate_to_english:
+    """The MT model for source -> target, or None for Whisper's translate task, as the
+    server routes it (`route_target`: its errors too). With no source yet (to be
+    detected) any model into `target` will do."""
+    pairs = [pair for m in models for pair in m.pairs]
+    if route_target(info, pairs, source, target) == "whisper":
         return None
-    check_known_target(target)
-    pairs = [f"{s}->{t}" for m in models for s, t in m.pairs]
-    if info.can_translate_to_english:
-        pairs.append(f"any->en (Whisper translate with {info.name})")
-    raise UnsupportedError(
-        f"no model translates {source or 'any language'} -> {target}; "
-        f"available: {', '.join(pairs) or 'nothing'} (--mt-model adds a model)",
-        code="unsupported_pair",
-    )
+    return next(m for m in models
+                if (m.covers(source, target) if source else any(t == target for _, t in m.pairs)))
 
 
 def speech_probabilities(audio: np.ndarray) -> np.ndarray:
@@ -178,16 +159,16 @@ def run_transcribe(args: argparse.Namespace) -> int:
     # As a `start` message's codes are read: "EN" or "en-US" is "en".
     language = normalize_language(args.language, "--language") if args.language else None
     target = normalize_language(args.translate_to, "--translate-to") if args.translate_to else None
-    check_language(info, language)
+    check_source_language(info, language)
     models = translation_models(args.mt_model) if target else []
     if target and target != language:
-        translation_route(info, models, language, target)
+        translation_model(info, models, language, target)
     engine = WhisperEngine(info, AsrOptions(compute_type=args.compute_type, workers=1))
     result = transcribe_audio(engine, audio, language)
     translation = None
     source = language or result.language
     if target and source and target != source:
-        mt = translation_route(info, models, source, target)
+        mt = translation_model(info, models, source, target)
         if mt is not None:
             translator = Translator(mt, TranslatorOptions(compute_type=args.compute_type))
             out = translator.translate_batch([TranslationRequest(result.text, source, target)])

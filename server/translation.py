@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -25,6 +25,7 @@ from server.mt.scheduler import Dropped
 from server.streaming.events import AsrRequest, Final, Partial
 
 if TYPE_CHECKING:
+    from server.models.types import AsrModelInfo
     from server.services import Services
 
 log = logging.getLogger(__name__)
@@ -54,27 +55,41 @@ class TranslationEvent:
     arrival: float | None  # arrival of the audio the source text ends in
 
 
+def route_target(
+    asr: AsrModelInfo, pairs: Collection[tuple[str, str]], source: str | None, target: str
+) -> Via:
+    """How `target` is served from `source` (None: not yet detected, so any MT pair into
+    `target` will do, checked again once it is): an MT model covering the pair, else for
+    English Whisper's translate task; else `unsupported_language` / `unsupported_pair`.
+    `pairs`: every pair the loaded MT models cover. The server and `parley transcribe`
+    both route here."""
+    if source is not None and (source, target) in pairs:
+        return "mt"
+    if source is None and any(t == target for _, t in pairs):
+        return "mt"
+    if target == "en" and asr.can_translate_to_english:
+        return "whisper"
+    check_known_target(target)
+    available = [f"{s}->{t}" for s, t in pairs]
+    if asr.can_translate_to_english:
+        available.append(f"any->en (Whisper translate with {asr.name})")
+    raise UnsupportedError(
+        f"no model translates {source or 'any language'} -> {target}; "
+        f"available: {', '.join(available) or 'nothing'}",
+        code="unsupported_pair",
+    )
+
+
 def plan_translations(
     services: Services, source: str | None, targets: tuple[str, ...]
 ) -> TranslationPlan:
     """Decide how each target is served, or raise `unsupported_pair` now."""
     routes: dict[str, Via] = {}
+    pairs = services.mt.pairs
     for target in targets:
         if source is not None and target == source:
             continue  # the transcript already is in that language
-        if source is not None and services.mt_covers(source, target):
-            routes[target] = "mt"
-        elif source is None and services.mt_targets_any(target):
-            routes[target] = "mt"  # checked again once the language is detected
-        elif target == "en" and services.asr_info.can_translate_to_english:
-            routes[target] = "whisper"
-        else:
-            check_known_target(target)
-            raise UnsupportedError(
-                f"cannot translate {source or 'auto'} -> {target}: "
-                f"this server translates {services.describe_pairs()}",
-                code="unsupported_pair",
-            )
+        routes[target] = route_target(services.asr_info, pairs, source, target)
     return TranslationPlan(source=source, routes=routes)
 
 

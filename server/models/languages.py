@@ -7,8 +7,12 @@ each model family wants.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from server.errors import UnsupportedError
+
+if TYPE_CHECKING:
+    from server.models.types import AsrModelInfo
 
 #: Whisper vocabulary sizes: English-only models have 51864 tokens, multilingual ones 51865,
 #: large-v3 (which added Cantonese "yue") 51866. CTranslate2 uses the same threshold.
@@ -112,6 +116,19 @@ NLLB_CODES: dict[str, str] = {
     "zh": "zho_Hans",
     "zu": "zul_Latn",
 }
+
+
+def check_source_language(info: AsrModelInfo, language: str | None) -> None:
+    """`unsupported_language` unless `info` recognizes `language` (None: detect)."""
+    if language is None or language in info.languages:
+        return
+    known = info.languages
+    knows = ", ".join(known) if len(known) <= 5 else f"{len(known)} languages (parley models list)"
+    raise UnsupportedError(
+        f"source language {language!r} is not recognized by model {info.name!r} "
+        f"(it knows {knows})",
+        code="unsupported_language",
+    )
 
 
 def check_known_target(code: str) -> None:

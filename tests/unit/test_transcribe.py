@@ -11,14 +11,14 @@ import pytest
 from server.asr.whisper import Decode, Task
 from server.cli import main
 from server.errors import AudioError, UnsupportedError
+from server.models.languages import check_source_language
 from server.models.types import AsrModelInfo, MtModelInfo
 from server.streaming.events import AsrRequest, AsrResult
 from server.streaming.words import Word
 from server.transcribe import (
-    check_language,
     load_audio,
     transcribe_audio,
-    translation_route,
+    translation_model,
 )
 from tests.unit.audio.helpers import SPEECH_WAV, read_wav
 
@@ -103,25 +103,25 @@ NL_DE = MtModelInfo("nl-de", "marian", Path("/m/nl-de"), Path("sp"), Path("sp"),
 
 
 def test_a_language_the_model_does_not_know_is_refused() -> None:
-    check_language(TINY_EN, "en")
-    check_language(TINY_EN, None)  # detect
+    check_source_language(TINY_EN, "en")
+    check_source_language(TINY_EN, None)  # detect
     with pytest.raises(UnsupportedError, match=r"'nl' is not recognized by model 'tiny.en' \(it knows en\)") as exc:
-        check_language(TINY_EN, "nl")
+        check_source_language(TINY_EN, "nl")
     assert exc.value.code == "unsupported_language"
     with pytest.raises(UnsupportedError, match=r"it knows 6 languages \(parley models list\)"):
-        check_language(BASE, "xx")
+        check_source_language(BASE, "xx")
 
 
 def test_a_pair_goes_to_the_model_that_covers_it_else_to_whisper_for_english() -> None:
-    assert translation_route(BASE, [ZH_EN, NL_DE], "nl", "de") is NL_DE
-    assert translation_route(BASE, [ZH_EN, NL_DE], "zh", "en") is ZH_EN
-    assert translation_route(BASE, [ZH_EN], "nl", "en") is None  # Whisper's translate task
-    assert translation_route(BASE, [NL_DE], None, "de") is NL_DE  # source to be detected
+    assert translation_model(BASE, [ZH_EN, NL_DE], "nl", "de") is NL_DE
+    assert translation_model(BASE, [ZH_EN, NL_DE], "zh", "en") is ZH_EN
+    assert translation_model(BASE, [ZH_EN], "nl", "en") is None  # Whisper's translate task
+    assert translation_model(BASE, [NL_DE], None, "de") is NL_DE  # source to be detected
 
 
 def test_a_target_that_is_no_language_is_an_unsupported_language() -> None:
     with pytest.raises(UnsupportedError, match="'xx' is not a language code") as exc:
-        translation_route(BASE, [ZH_EN], "en", "xx")
+        translation_model(BASE, [ZH_EN], "en", "xx")
     assert exc.value.code == "unsupported_language"
 
 
@@ -134,7 +134,7 @@ def test_a_pair_nothing_serves_says_what_is_available(
     info: AsrModelInfo, source: str | None, target: str, says: str
 ) -> None:
     with pytest.raises(UnsupportedError, match=re.escape(says)) as exc:
-        translation_route(info, [ZH_EN], source, target)
+        translation_model(info, [ZH_EN], source, target)
     assert exc.value.code == "unsupported_pair"
 
 
