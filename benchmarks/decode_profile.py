@@ -4,8 +4,8 @@
 
 Decodes LibriVox clips (about 5 s each, the size of a streaming window) with the default
 engine (`WhisperEngine`: faster-whisper's transcribe, 30 s encoder window) and the batched
-engine (batch of one, short window) under cProfile, and prints per stage the share of the
-wall time and the milliseconds per call. Stages are the functions each engine calls for
+engine (batch of one, short window; greedy, and with the beam of a decode alone) under
+cProfile, and prints per stage the share of the wall time and the milliseconds per call. Stages are the functions each engine calls for
 it: features, encoder, decoder (generate, with its fallbacks), word alignment.
 """
 
@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from benchmarks.data import english_clips, load_audio_16k
-from server.asr.batched import BatchedWhisperEngine
+from server.asr.batched import BatchedWhisperEngine, BatchOptions
 from server.asr.whisper import AsrOptions, WhisperEngine
 from server.models.resolve import resolve_asr
 from server.streaming.events import AsrRequest
@@ -78,12 +78,18 @@ def main(argv: list[str]) -> int:
     print("| engine | stage | ms / call | share of wall |")
     print("| --- | --- | ---: | ---: |")
     one = AsrOptions(workers=1)  # one call at a time
-    for name, engine in (("whisper", WhisperEngine(info, one)),
-                         ("batched", BatchedWhisperEngine(info, one))):
+    beam = BatchOptions().beam_size
+    engines: list[tuple[str, str, WhisperEngine]] = [
+        ("whisper", "whisper", WhisperEngine(info, one)),
+        ("batched, greedy", "batched", BatchedWhisperEngine(info, one, BatchOptions(beam_size=1))),
+    ]
+    if beam > 1:  # a decode alone (the default)
+        engines.append((f"batched, beam {beam}", "batched", BatchedWhisperEngine(info, one)))
+    for name, kind, engine in engines:
         stats = profile(engine, requests, args.runs)
         total = stats.total_tt  # type: ignore[attr-defined]
         print(f"| {name} | total | {1000 * total / calls:.0f} | 100 % |")
-        for stage, seconds in stage_times(stats, STAGES[name]).items():
+        for stage, seconds in stage_times(stats, STAGES[kind]).items():
             print(f"| {name} | {stage} | {1000 * seconds / calls:.0f} | {100 * seconds / total:.0f} % |")
     return 0
 

@@ -10,14 +10,15 @@ import numpy.typing as npt
 
 from benchmarks.data import Stream
 from benchmarks.scoring import TimedText, transcript_wer, translation_scores
-from server.asr.whisper import AsrOptions, WhisperEngine
+from server.asr.whisper import OFFLINE_BEAM_SIZE, AsrOptions, WhisperEngine
 from server.models.resolve import resolve_asr
 from server.streaming.events import AsrRequest
 from server.transcribe import SAMPLE_RATE, transcribe_audio
 
 
 def load_engine(model: str, threads: int = 0) -> WhisperEngine:
-    engine = WhisperEngine(resolve_asr(model), AsrOptions(cpu_threads=threads, workers=1))
+    options = AsrOptions(cpu_threads=threads, workers=1, beam_size=OFFLINE_BEAM_SIZE)
+    engine = WhisperEngine(resolve_asr(model), options)
     engine.warm_up()
     return engine
 

@@ -48,15 +48,16 @@ import numpy as np
 
 from benchmarks.data import build_stream, english_clips, error_kinds, wer, word_errors
 from server.asr.batched import BatchedWhisperEngine, BatchOptions
-from server.asr.whisper import AsrOptions, WhisperEngine
+from server.asr.whisper import OFFLINE_BEAM_SIZE, AsrOptions, WhisperEngine
 from server.audio.vad import SileroVadModel, VadStream
 from server.models.resolve import resolve_asr
 from server.streaming.events import Final
 from server.streaming.policy import PolicyOptions, StreamingTranscriber
 from server.transcribe import transcribe_audio
 
-#: Decodes run one after another here: one worker (threads auto).
-SEQUENTIAL = AsrOptions(workers=1)
+#: Decodes run one after another here: one worker (threads auto). The long-form path,
+#: which the offline figure takes, decodes with `parley transcribe`'s beam.
+SEQUENTIAL = AsrOptions(workers=1, beam_size=OFFLINE_BEAM_SIZE)
 
 
 def clean_english() -> list:  # type: ignore[type-arg]

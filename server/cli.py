@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from server.asr.batched import BatchOptions
-from server.asr.whisper import AsrOptions
+from server.asr.whisper import OFFLINE_BEAM_SIZE, AsrOptions
 from server.config import Limits, Security, ServerConfig
 from server.errors import ParleyError
 
@@ -133,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
              " the shortest of them within this many seconds (timed at start-up from CPU time,"
              " so other busy programs do not count), else the"
              " crowded windows; 'off': no test")
+    add(s, "--asr-beam", type=positive_int, default=BatchOptions.beam_size,
+        help="batched engine: beam width of a decode alone (1: greedy). A wider beam hears"
+             " better and costs decoder time")
+    add(s, "--asr-crowded-beam", type=positive_int, default=BatchOptions.crowded_beam_size,
+        help="batched engine: beam width of a decode that takes the crowded windows")
     add(s, "--compute-type", default="int8", help="CTranslate2 compute type for both models")
     add(s, "--threads", type=int, default=AsrOptions.cpu_threads,
         help="CPU threads per recognition call (0: auto, 2 on 2 cores; see --asr-workers)")
@@ -178,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     add(t, "--translate-to", default=None, help="target language for translation")
     add(t, "--mt-model", action="append", default=None, help="translation model(s)")
     add(t, "--compute-type", default="int8", help="CTranslate2 compute type")
+    add(t, "--beam", type=positive_int, default=OFFLINE_BEAM_SIZE,
+        help="beam width (1: greedy, faster; wider: slower, sometimes better)")
     add(t, "--json", action="store_true", default=False, help="print JSON with word timings")
 
     from server.models.cli import add_models_parser
@@ -235,9 +242,13 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         port=args.port,
         asr_model=args.asr_model,
         asr_engine=args.asr_engine,
-        batch=with_window_budget(
-            with_windows(base.batch, args.asr_windows, args.asr_crowded_windows),
-            args.asr_window_budget,
+        batch=replace(
+            with_window_budget(
+                with_windows(base.batch, args.asr_windows, args.asr_crowded_windows),
+                args.asr_window_budget,
+            ),
+            beam_size=args.asr_beam,
+            crowded_beam_size=args.asr_crowded_beam,
         ),
         mt_models=tuple(mt),
         asr=asr_options(base.asr, args),

@@ -107,12 +107,15 @@ class Services:
         return ", ".join(pairs) or "nothing (no translation model loaded)"
 
     def _windows(self) -> dict[str, Any]:
-        """The batched engine's encoder windows as chosen at start-up (alone / crowded)."""
+        """The batched engine's encoder windows and beam widths as chosen at start-up
+        (alone / crowded)."""
         engine = self.asr.engine
         if not isinstance(engine, BatchedWhisperEngine):
             return {}
         return {"windows_s": {"alone": list(engine.buckets(crowded=False)),
-                              "crowded": list(engine.buckets(crowded=True))}}
+                              "crowded": list(engine.buckets(crowded=True))},
+                "beam": {"alone": engine.beam(crowded=False),
+                         "crowded": engine.beam(crowded=True)}}
 
     def describe_models(self) -> dict[str, Any]:
         a = self.asr_info

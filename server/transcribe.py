@@ -163,7 +163,8 @@ def run_transcribe(args: argparse.Namespace) -> int:
     models = translation_models(args.mt_model) if target else []
     if target and target != language:
         translation_model(info, models, language, target)
-    engine = WhisperEngine(info, AsrOptions(compute_type=args.compute_type, workers=1))
+    opts = AsrOptions(compute_type=args.compute_type, workers=1, beam_size=args.beam)
+    engine = WhisperEngine(info, opts)
     result = transcribe_audio(engine, audio, language)
     translation = None
     source = language or result.language

@@ -104,6 +104,13 @@ class BatchOptions:
     #: with 20/30 gave 1-stream p90 2.1-2.7 s against 1.6 s, while tiny.en (0.08-0.11 s)
     #: kept its latency targets. A faster machine gets the accurate windows for base too.
     alone_encode_budget_s: float | None = 0.14
+    #: Beam width of a decode alone, and of a crowded one (when the crowded windows would
+    #: be taken: other decodes share the CPU, or this machine is too slow for the long
+    #: windows). Over the replay's nine layouts tiny.en streamed 448 errors with beam 3
+    #: against 486 greedy (offline: 434); crowded decodes stay greedy so that a beam does
+    #: not cost the many-stream capacity. The long-form path keeps `AsrOptions.beam_size`.
+    beam_size: int = 3
+    crowded_beam_size: int = 1
     #: Silence the window must hold after the audio (shorter margins make Whisper loop).
     window_margin_s: float = 3.0
     #: Most requests per batch (the scheduler's bound); larger lists are split.
@@ -157,6 +164,8 @@ class BatchOptions:
         if not 0 <= self.window_margin_s < MAX_WINDOW_S:
             # At 30 s or more no request would fit a window: all would go the long way.
             raise ValueError(f"window_margin_s must be in [0, {MAX_WINDOW_S:g})")
+        if self.beam_size < 1 or self.crowded_beam_size < 1:
+            raise ValueError("beam_size and crowded_beam_size must be >= 1")
         if self.max_batch < 1 or self.encode_batch < 1:
             raise ValueError("max_batch and encode_batch must be >= 1")
         if not 0 <= self.max_prompt_tokens <= WHISPER_MAX_LENGTH // 2 - 1:
@@ -325,8 +334,9 @@ class BatchedWhisperEngine(WhisperEngine):
     ) -> list[tuple[_Job, AsrResult]]:
         items: list[tuple[_Hypothesis, Any, int]] = []
         suspects: list[_Job] = []
+        beam = self.beam(crowded)
         for window, group in self._windows(jobs, crowded):
-            hyps, encoded = self._decode(group, window, task)
+            hyps, encoded = self._decode(group, window, task, beam)
             for row, h in enumerate(hyps):
                 if h.suspect and not h.final:
                     suspects.append(h.job)
@@ -336,16 +346,25 @@ class BatchedWhisperEngine(WhisperEngine):
             # Short windows make Whisper repeat itself: decode these on its native window.
             self._count("retries", len(suspects))
             log.debug("re-decoding %d of %d requests on 30 s", len(suspects), len(jobs))
-            again, encoded = self._decode(suspects, MAX_WINDOW_S, task)
+            again, encoded = self._decode(suspects, MAX_WINDOW_S, task, beam)
             items += [(h, encoded, row) for row, h in enumerate(again)]
         return self._results(items, task, word_timestamps)
 
     def buckets(self, crowded: bool) -> tuple[float, ...]:
         """The encoder windows a crowded call, or a call alone, picks from."""
         opts = self.batch_opts
-        if (crowded or not self.alone_windows) and opts.crowded_window_buckets_s is not None:
+        if self._cheap(crowded) and opts.crowded_window_buckets_s is not None:
             return opts.crowded_window_buckets_s
         return opts.window_buckets_s
+
+    def beam(self, crowded: bool) -> int:
+        """The beam width of a crowded call, or of a call alone."""
+        opts = self.batch_opts
+        return opts.crowded_beam_size if self._cheap(crowded) else opts.beam_size
+
+    def _cheap(self, crowded: bool) -> bool:
+        # A lone call on a machine too slow for the long windows is served as if crowded.
+        return crowded or not self.alone_windows
 
     def _windows(self, jobs: list[_Job], crowded: bool) -> list[tuple[float, list[_Job]]]:
         """The encoder window for every job: its own bucket, or (shared_window) the bucket of
@@ -387,7 +406,7 @@ class BatchedWhisperEngine(WhisperEngine):
             self.stats[name] += n
 
     def _decode(
-        self, jobs: list[_Job], window_s: float, task: Task
+        self, jobs: list[_Job], window_s: float, task: Task, beam: int
     ) -> tuple[list[_Hypothesis], Any]:
         import ctranslate2
         from faster_whisper.transcribe import get_suppressed_tokens
@@ -445,7 +464,7 @@ class BatchedWhisperEngine(WhisperEngine):
             results = ct2.generate(
                 features,
                 prompts,
-                beam_size=self.opts.beam_size,
+                beam_size=beam,
                 # One token over the budget tells "stopped by the budget" from "ended".
                 max_length=generation_max_length(budget + 1, len(prompts[0])),
                 return_scores=True,

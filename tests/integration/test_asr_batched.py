@@ -202,11 +202,11 @@ def test_base_translates_dutch_to_english_and_detects_the_language() -> None:
     assert wer(refs, hyps, normalize=False) < 0.7, hyps
 
 
-def test_serve_flags_choose_the_batched_engine_its_windows_and_workers() -> None:
+def test_serve_flags_choose_the_batched_engine_its_windows_beams_and_workers() -> None:
     args = build_parser().parse_args([
         "serve", "--asr-model", "tiny.en", "--no-mt", "--asr-engine", "batched", "--asr-windows", "15",
         "--asr-crowded-windows", "10,20", "--asr-window-budget", "off",
-        "--asr-workers", "2", "--threads", "1",
+        "--asr-beam", "2", "--asr-workers", "2", "--threads", "1",
     ])
     services = Services.load(config_from_args(args))
     try:
@@ -214,11 +214,12 @@ def test_serve_flags_choose_the_batched_engine_its_windows_and_workers() -> None
         assert isinstance(engine, BatchedWhisperEngine)
         assert engine.batch_opts == BatchOptions(
             window_buckets_s=(15.0, 30.0), crowded_window_buckets_s=(10.0, 20.0, 30.0),
-            alone_encode_budget_s=None,
+            alone_encode_budget_s=None, beam_size=2,
         )
         asr = services.describe_models()["asr"]  # /v1/models
         assert asr["engine"] == "batched"
         assert asr["windows_s"] == {"alone": [15.0, 30.0], "crowded": [10.0, 20.0, 30.0]}
+        assert asr["beam"] == {"alone": 2, "crowded": 1}
         # Two CTranslate2 replicas, and a scheduler that keeps two calls in flight.
         assert engine._model.model.num_workers == 2 and services.asr.opts.workers == 2
     finally:

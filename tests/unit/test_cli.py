@@ -54,6 +54,23 @@ def test_the_window_budget_can_be_set_or_turned_off(monkeypatch: pytest.MonkeyPa
     assert serve_config().batch.alone_encode_budget_s is None
 
 
+def test_the_beam_widths_reach_the_batched_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    batch = serve_config().batch
+    assert (batch.beam_size, batch.crowded_beam_size) == (3, 1)
+    batch = serve_config("--asr-beam", "5", "--asr-crowded-beam", "2").batch
+    assert (batch.beam_size, batch.crowded_beam_size) == (5, 2)
+    monkeypatch.setenv("PARLEY_ASR_BEAM", "1")
+    assert serve_config().batch.beam_size == 1
+
+
+@pytest.mark.parametrize("raw", ["0", "-2", "wide"])
+def test_a_bad_beam_is_a_usage_error(raw: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        serve_config("--asr-beam", raw)
+    assert exc.value.code == 2
+    assert "--asr-beam" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("raw", ["soon", "-1", ""])
 def test_a_bad_window_budget_is_a_clear_error(raw: str) -> None:
     with pytest.raises(ParleyError) as exc:

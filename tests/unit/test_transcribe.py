@@ -159,3 +159,32 @@ def test_transcribe_refuses_a_language_or_pair_before_the_model_loads(
     monkeypatch.setattr(transcribe, "WhisperEngine", no_loading)
     assert main(["transcribe", str(SPEECH_WAV), *flags]) == 2
     assert says in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flags", "beam"), [([], 3), (["--beam", "1"], 1), (["--beam", "5"], 5)])
+def test_transcribe_decodes_with_the_beam_it_is_given(
+    flags: list[str], beam: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server import transcribe
+
+    seen: list[int] = []
+
+    class Loaded(Exception):
+        pass
+
+    def loading(info: AsrModelInfo, options: transcribe.AsrOptions) -> None:
+        seen.append(options.beam_size)
+        raise Loaded
+
+    monkeypatch.setattr(transcribe, "resolve_asr", lambda spec: TINY_EN)
+    monkeypatch.setattr(transcribe, "WhisperEngine", loading)
+    with pytest.raises(Loaded):
+        main(["transcribe", str(SPEECH_WAV), *flags])
+    assert seen == [beam]
+
+
+def test_a_beam_below_one_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["transcribe", str(SPEECH_WAV), "--beam", "0"])
+    assert exc.value.code == 2
+    assert "--beam" in capsys.readouterr().err

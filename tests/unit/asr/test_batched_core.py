@@ -23,6 +23,8 @@ def test_options_always_end_with_the_native_window() -> None:
         {"window_margin_s": -1.0},
         {"window_margin_s": 30.0},
         {"max_batch": 0},
+        {"beam_size": 0},
+        {"crowded_beam_size": 0},
         {"encode_batch": 0},
         {"max_prompt_tokens": 300},
         {"tokens_per_second": 0.0},

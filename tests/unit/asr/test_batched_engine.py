@@ -77,6 +77,7 @@ class Calls:
     encode: list[tuple[int, int]] = field(default_factory=list)  # (rows, frames)
     generate: list[tuple[int, list[list[int]]]] = field(default_factory=list)  # (frames, prompts)
     align: list[int] = field(default_factory=list)  # rows
+    beams: list[int] = field(default_factory=list)  # beam_size of each generate
     detect: int = 0
 
 
@@ -111,6 +112,7 @@ class FakeCT2:
         assert len({p.index(sot) for p in prompts}) == 1, "sot must be at one index"
         assert int(encoded.shape[0]) == len(prompts)
         self.calls.generate.append((frames, prompts))
+        self.calls.beams.append(kw["beam_size"])
         out = []
         for prompt in prompts:
             ans = self._answer(prompt)
@@ -262,6 +264,26 @@ def test_a_crowded_call_takes_the_crowded_windows(make_engine: Any) -> None:
     calls.encode.clear()
     eng.transcribe_batch([req(0, 2, ""), req(1, 9, "")], crowded=True)
     assert sorted(calls.encode) == [(1, 1000), (1, 1500)]
+
+
+def test_a_call_alone_searches_a_wider_beam_than_a_crowded_one(make_engine: Any) -> None:
+    eng, calls = make_engine({"": Answer(" hi")}, beam_size=4, crowded_beam_size=2)
+    eng.transcribe_batch([req(0, 2, "")])
+    eng.transcribe_batch([req(0, 2, "")], crowded=True)
+    eng.alone_windows = False  # warm_up found this machine too slow for the long windows
+    eng.transcribe_batch([req(0, 2, "")])
+    assert calls.beams == [4, 2, 2]
+
+
+def test_a_retry_keeps_the_beam_of_its_call(make_engine: Any) -> None:
+    eng, calls = make_engine(
+        {"": Answer(" hi", loop_below_s=30.0)}, beam_size=4, crowded_beam_size=2,
+        retry_partials=True,
+    )
+    eng.transcribe_batch([req(0, 2, "")])
+    eng.transcribe_batch([req(0, 2, "")], crowded=True)
+    assert [f for f, _ in calls.generate] == [1000, 3000] * 2  # a loop on 10 s, then 30 s
+    assert calls.beams == [4, 4, 2, 2]
 
 
 def test_without_crowded_windows_a_crowded_call_keeps_the_windows(make_engine: Any) -> None:

@@ -36,3 +36,8 @@ def test_resolved_options_fill_in_only_the_zeros() -> None:
 def test_negative_counts_are_refused(field: str) -> None:
     with pytest.raises(ValueError, match=f"{field} must be >= 0"):
         AsrOptions(**{field: -1})  # type: ignore[arg-type]
+
+
+def test_a_beam_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="beam_size must be >= 1"):
+        AsrOptions(beam_size=0)
