@@ -76,8 +76,10 @@ def test_two_workers_decode_at_once_and_each_call_gives_its_own_text(
 ) -> None:
     engine = engine_class(resolve_asr("tiny.en"), WORKERS)
     if isinstance(engine, BatchedWhisperEngine):
-        # Crowded calls pick other windows (other text): one set for the comparison.
-        engine.batch_opts = BatchOptions(crowded_window_buckets_s=None)
+        # Crowded calls pick other windows and beams (other text): one set for the comparison.
+        engine.batch_opts = BatchOptions(
+            crowded_window_buckets_s=None, crowded_beam_size=BatchOptions().beam_size
+        )
     assert engine._model.model.num_workers == 2  # CTranslate2 replicas of one model
     reqs = requests()[:8]
     alone = [join_words(engine.transcribe(r).result.words) for r in reqs]
