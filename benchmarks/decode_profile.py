@@ -5,8 +5,9 @@
 Decodes LibriVox clips (about 5 s each, the size of a streaming window) with the default
 engine (`WhisperEngine`: faster-whisper's transcribe, 30 s encoder window) and the batched
 engine (batch of one, short window; greedy, and with the beam of a decode alone) under
-cProfile, and prints per stage the share of the wall time and the milliseconds per call. Stages are the functions each engine calls for
-it: features, encoder, decoder (generate, with its fallbacks), word alignment.
+cProfile, and prints per stage the share of the wall time and the milliseconds per call.
+Stages are the functions each engine calls for it: features, encoder, decoder (generate,
+with its fallbacks), word alignment.
 """
 
 from __future__ import annotations

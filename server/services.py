@@ -106,7 +106,7 @@ class Services:
             pairs.append("any->en (Whisper translate)")
         return ", ".join(pairs) or "nothing (no translation model loaded)"
 
-    def _windows(self) -> dict[str, Any]:
+    def _batching(self) -> dict[str, Any]:
         """The batched engine's encoder windows and beam widths as chosen at start-up
         (alone / crowded)."""
         engine = self.asr.engine
@@ -126,7 +126,7 @@ class Services:
                 "languages": list(a.languages),
                 "translate_to_english": a.can_translate_to_english,
                 "engine": self.config.asr_engine,
-                **self._windows(),
+                **self._batching(),
             },
             "mt": [
                 {"name": m.name, "kind": m.kind, "pairs": [list(p) for p in m.pairs]}

@@ -13,8 +13,10 @@ batch of requests together:
    CPU), the outputs joined;
 3. `detect_language` once, only if a multilingual request has no language;
 4. `generate` for the whole bucket with per-request prompts (previous text + start of
-   transcript), greedy, with timestamp tokens. CTranslate2 requires <|startoftranscript|>
-   at one index in every prompt of a call, so prompts are grouped by length (`prompts.py`);
+   transcript), with timestamp tokens: a beam of `beam_size` for a call alone, of
+   `crowded_beam_size` (1, greedy, by default) for a crowded one. CTranslate2 requires
+   <|startoftranscript|> at one index in every prompt of a call, so prompts are grouped by
+   length (`prompts.py`);
 5. guards (`guards.py`): Whisper's silence rule, a token budget per second of audio, repetition
    (compression ratio, repeated token blocks, repeated segments), segments and words
    after the end of the audio. A short-window decode that looks like a hallucination loop
@@ -107,8 +109,8 @@ class BatchOptions:
     #: Beam width of a decode alone, and of a crowded one (when the crowded windows would
     #: be taken: other decodes share the CPU, or this machine is too slow for the long
     #: windows). Over the replay's nine layouts tiny.en streamed 448 errors with beam 3
-    #: against 486 greedy (offline: 434); crowded decodes stay greedy so that a beam does
-    #: not cost the many-stream capacity. The long-form path keeps `AsrOptions.beam_size`.
+    #: against 486 greedy (offline: 414 with beam 3, 434 greedy); crowded decodes stay
+    #: greedy so that a beam does not cost the many-stream capacity. The long-form path keeps `AsrOptions.beam_size`.
     beam_size: int = 3
     crowded_beam_size: int = 1
     #: Silence the window must hold after the audio (shorter margins make Whisper loop).
