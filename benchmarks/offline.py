@@ -13,7 +13,7 @@ from benchmarks.scoring import TimedText, transcript_wer, translation_scores
 from server.asr.whisper import OFFLINE_BEAM_SIZE, AsrOptions, WhisperEngine
 from server.models.resolve import resolve_asr
 from server.streaming.events import AsrRequest
-from server.transcribe import SAMPLE_RATE, transcribe_audio
+from server.transcribe import SAMPLE_RATE, load_audio, transcribe_audio
 
 
 def load_engine(model: str, threads: int = 0) -> WhisperEngine:
@@ -23,8 +23,19 @@ def load_engine(model: str, threads: int = 0) -> WhisperEngine:
     return engine
 
 
+def cli_audio(stream: Stream) -> npt.NDArray[np.float32]:
+    """The samples `parley transcribe STREAM.wav` decodes, which are also the ones the server
+    hears from the stream's 16-bit frames (both scale by 1/32768).
+
+    Not `stream.audio`, which scales by 1/32767: faster-whisper's long-form decode is chaotic
+    enough that this inaudible gain moved tiny.en's WER on the whole English set from 24.4 %
+    to 27.2 % (docs/benchmarks.md, 2026-12-06).
+    """
+    return load_audio(stream.wav_path)
+
+
 def offline_transcript(engine: WhisperEngine, stream: Stream, language: str) -> dict[str, Any]:
-    audio: npt.NDArray[np.float32] = stream.audio
+    audio = cli_audio(stream)
     t0 = time.perf_counter()
     result = transcribe_audio(engine, audio, language)
     wall = time.perf_counter() - t0
@@ -39,7 +50,7 @@ def offline_transcript(engine: WhisperEngine, stream: Stream, language: str) -> 
 
 def offline_translation(engine: WhisperEngine, stream: Stream, language: str) -> dict[str, Any]:
     """Whisper's translate task on the whole stream, scored against the English originals."""
-    audio = stream.audio
+    audio = cli_audio(stream)
     req = AsrRequest(0, audio, 0.0, audio.size / SAMPLE_RATE, "", language, True)
     t0 = time.perf_counter()
     decode = engine.transcribe(req, task="translate")

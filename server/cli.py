@@ -115,9 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     add(s, "--mt-model", action="append", default=None,
         help="translation model (repeatable; env: comma-separated): name, CT2 dir, or .argosmodel")
     add(s, "--no-mt", action="store_true", default=False, help="load no translation model")
-    add(s, "--asr-engine", default=ServerConfig().asr_engine, choices=["whisper", "batched"],
-        help="recognition engine: faster-whisper's transcribe per request, or batched decoding"
-             " of many sessions' requests in windows sized to their audio (server/asr/batched.py)")
+    add(s, "--asr-engine", default=ServerConfig().asr_engine, choices=["batched", "whisper"],
+        help="recognition engine: batched decoding of many sessions' requests in windows sized"
+             " to their audio (server/asr/batched.py), or faster-whisper's transcribe per request")
     add(s, "--asr-windows", default=windows_arg(BatchOptions().window_buckets_s),
         help="batched engine: encoder window lengths in seconds (comma-separated; each decode"
              " takes the shortest that holds its audio plus"

@@ -67,9 +67,11 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8765
     asr_model: str = "base"
-    #: "whisper": faster-whisper's transcribe, one request per model call; "batched":
-    #: `server.asr.batched` (many sessions' requests per call, shorter encoder windows).
-    asr_engine: Literal["whisper", "batched"] = "whisper"
+    #: "batched": `server.asr.batched` (many sessions' requests per call, encoder windows
+    #: sized to their audio); "whisper": faster-whisper's transcribe, one request per call.
+    #: Batched is the default because through the server it was both faster and at least as
+    #: accurate for tiny.en and base on 2 cores (docs/benchmarks.md, 2026-12-06).
+    asr_engine: Literal["whisper", "batched"] = "batched"
     #: The batched engine's options (encoder windows...); unused by "whisper".
     batch: BatchOptions = field(default_factory=BatchOptions)
     mt_models: tuple[str, ...] = ("zh-en",)

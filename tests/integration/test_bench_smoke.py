@@ -44,7 +44,7 @@ def test_smoke_benchmark_writes_sane_results(tmp_path: Path) -> None:
     english = results["english"]["tiny.en"]
     assert english["offline"]["wer"] < 0.5
     assert english["server"]["asr"]["name"] == "tiny.en"  # what /v1/models said it runs
-    assert english["server"]["asr"]["engine"] == os.environ.get("PARLEY_ASR_ENGINE", "whisper")
+    assert english["server"]["asr"]["engine"] == os.environ.get("PARLEY_ASR_ENGINE", "batched")
     check_step(english["parley"]["steps"][0])
     check_step(english["baseline"]["steps"][0])
     # The baseline loads a model per client before `ready`; Parley shares one.

@@ -99,7 +99,8 @@ def test_http_routes(tiny_server: ServerProcess) -> None:
     with urllib.request.urlopen(tiny_server.http + "/v1/models") as r:
         models = json.load(r)
     assert models["asr"]["name"] == "tiny.en" and models["protocol"] == 1
-    assert models["asr"]["engine"] == "whisper" and "windows_s" not in models["asr"]
+    assert models["asr"]["engine"] == "batched"  # the default
+    assert models["asr"]["windows_s"]["alone"][-1] == 30 and models["asr"]["beam"]["alone"] == 3
     assert ["zh", "en"] in models["mt"][0]["pairs"]
 
 

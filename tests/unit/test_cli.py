@@ -159,7 +159,7 @@ def test_zero_is_a_port_and_a_grace() -> None:
 @pytest.mark.parametrize(("env", "value", "says"), [
     ("PARLEY_PORT", "abc", "argument --port: from PARLEY_PORT: not a whole number: 'abc'"),
     ("PARLEY_MAX_SESSIONS", "-3", "argument --max-sessions: from PARLEY_MAX_SESSIONS: must be > 0"),
-    ("PARLEY_ASR_ENGINE", "fast", "from PARLEY_ASR_ENGINE: 'fast' is not one of whisper, batched"),
+    ("PARLEY_ASR_ENGINE", "fast", "from PARLEY_ASR_ENGINE: 'fast' is not one of batched, whisper"),
 ])
 def test_a_bad_variable_is_refused_by_its_name(
     env: str, value: str, says: str,
