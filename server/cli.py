@@ -16,11 +16,11 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from server.asr.batched import BatchOptions
 from server.asr.whisper import OFFLINE_BEAM_SIZE, AsrOptions
-from server.config import Limits, Security, ServerConfig
+from server.config import AsrEngine, Limits, Security, ServerConfig
 from server.errors import ParleyError
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     add(s, "--mt-model", action="append", default=None,
         help="translation model (repeatable; env: comma-separated): name, CT2 dir, or .argosmodel")
     add(s, "--no-mt", action="store_true", default=False, help="load no translation model")
-    add(s, "--asr-engine", default=ServerConfig().asr_engine, choices=["batched", "whisper"],
+    add(s, "--asr-engine", default=ServerConfig().asr_engine, choices=list(get_args(AsrEngine)),
         help="recognition engine: batched decoding of many sessions' requests in windows sized"
              " to their audio (server/asr/batched.py), or faster-whisper's transcribe per request")
     add(s, "--asr-windows", default=windows_arg(BatchOptions().window_buckets_s),

@@ -9,6 +9,9 @@ from server.asr.batched import BatchOptions
 from server.asr.whisper import AsrOptions
 from server.streaming.policy import PolicyOptions
 
+#: The recognition engines `--asr-engine` chooses from, the default first.
+AsrEngine = Literal["batched", "whisper"]
+
 
 @dataclass(frozen=True)
 class Backlog:
@@ -71,7 +74,7 @@ class ServerConfig:
     #: sized to their audio); "whisper": faster-whisper's transcribe, one request per call.
     #: Batched is the default because through the server it was both faster and at least as
     #: accurate for tiny.en and base on 2 cores (docs/benchmarks.md, 2026-12-06).
-    asr_engine: Literal["whisper", "batched"] = "batched"
+    asr_engine: AsrEngine = "batched"
     #: The batched engine's options (encoder windows...); unused by "whisper".
     batch: BatchOptions = field(default_factory=BatchOptions)
     mt_models: tuple[str, ...] = ("zh-en",)

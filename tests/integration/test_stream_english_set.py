@@ -8,11 +8,11 @@ one word is 0.15 points; on the 71-word stream of test_stream_english it is 1.4.
 Issue 3 asks for 10 % relative. Measured on 2 cores (docs/benchmarks.md, 2026-12-06):
 streaming 25.5 / 27.2 / 27.6 / 27.9 % against `parley transcribe`'s 24.4 % on this WAV,
 1.04x to 1.14x (median 1.12x), so that target is not reliably met, and this test does not
-pretend it is. The offline figure
-is itself a draw: the same decode of the same audio at inaudibly different gains (x0.99
-to x1.01, or 1/32767 for 1/32768) gave 23.2 to 27.2 %. The bound is sized to that spread
-(streaming 28 % against offline's lowest draw is 1.21x): against 24.4 % it fails from
-30.5 %, about 42 errors more than offline's 167.
+pretend it is. The offline figure is itself a draw: the same decode of the same audio at
+inaudibly different gains (x0.99 to x1.01, or 1/32767 for 1/32768) gave 23.2 to 27.2 %.
+The bound is sized to that spread (streaming 28 % against offline's lowest draw is 1.21x):
+against 24.4 % it fails from 30.5 %, about 42 errors more than offline's 167.
+
 The stream takes longer than pytest's 300 s faulthandler dump, so the test cancels that
 dump; its own timeout still bounds it.
 """
