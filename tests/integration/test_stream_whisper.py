@@ -9,7 +9,6 @@ broken engine (no words, a looping decoder).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import urllib.request
 from collections.abc import Iterator
@@ -18,8 +17,7 @@ import pytest
 
 from benchmarks.data import wer
 from tests.integration.conftest import ServerProcess, parley_serve
-from tests.integration.streaming_client import stream_pcm
-from tests.integration.test_stream_english import librivox_stream, offline_text
+from tests.integration.test_stream_english import librivox_stream, offline_text, streamed
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +33,7 @@ def whisper_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerP
 
 def test_whisper_engine_streams_real_speech(whisper_server: ServerProcess) -> None:
     ref = librivox_stream().reference
-    got = asyncio.run(stream_pcm(whisper_server.ws, librivox_stream().audio, realtime=1.0))
+    got = streamed(whisper_server.ws)
     stream_wer = wer(ref, got.final_text())
     offline_wer = wer(ref, offline_text())
     print(f"whisper engine streaming WER {stream_wer:.3f} offline WER {offline_wer:.3f}")
