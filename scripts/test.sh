@@ -11,7 +11,7 @@ bash scripts/system-deps.sh
 "$PY" -m server models pull tiny.en base zh-en
 "$PY" -m benchmarks.data fetch all
 "$PY" -m ruff check server clients benchmarks tests
-"$PY" -m mypy server
+"$PY" -m mypy server clients benchmarks
 if [ $# -gt 0 ]; then
   exec "$PY" -m pytest -ra "$@"
 fi
