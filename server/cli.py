@@ -168,6 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="longest speaker session in seconds (then session_too_long)")
     add(s, "--idle-timeout-s", type=positive_number, default=Limits.idle_timeout_s,
         help="close a speaker that sent no audio for this long (idle_timeout)")
+    add(s, "--start-timeout-s", type=positive_number, default=Limits.start_timeout_s,
+        help="close a speaker connection that sent no `start` this long after opening"
+             " (idle_timeout); nothing sent before `start` extends it")
+    add(s, "--max-unauthenticated-per-address", type=positive_int,
+        default=Limits.max_unauthenticated_per_address,
+        help="speaker connections from one address that have not sent an admitted `start`"
+             " yet, at once (one more: rate_limited)")
     add(s, "--message-rate", type=positive_number, default=Limits.message_rate,
         help="client messages a second per connection, burst twice that (rate_limited)")
     add(s, "--resume-grace-s", type=number_or_zero, default=30.0,
@@ -256,6 +263,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         limits=replace(
             base.limits, max_sessions=args.max_sessions, max_frame_bytes=args.max_frame_bytes,
             max_session_s=args.max_session_s, idle_timeout_s=args.idle_timeout_s,
+            start_timeout_s=args.start_timeout_s,
+            max_unauthenticated_per_address=args.max_unauthenticated_per_address,
             message_rate=args.message_rate, message_burst=2 * args.message_rate,
         ),
         log_level=args.log_level,
