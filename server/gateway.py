@@ -121,14 +121,17 @@ class Gateway:
         if path == "/v1/stream":
             await self._speaker(conn)
         elif path == "/v1/listen" and self.rooms is not None:  # [rooms/mqtt, issue 5]
-            from server.rooms.listener import serve_listener
+            from server.rooms.listener import limit_listener_messages, serve_listener
 
+            limit_listener_messages(conn)
             admission = await self._admit_listener(conn)  # [issue 8] tokens
             if admission is None:
                 return
             self.listeners += 1
             try:
-                await serve_listener(conn, self.rooms)
+                refused = await serve_listener(conn, self.rooms)
+                if refused is not None:
+                    self.metrics.rejected(refused)
             finally:
                 self.listeners -= 1
                 admission.release()

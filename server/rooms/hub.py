@@ -401,6 +401,10 @@ class RoomHub:
             for listener in [x for x in room.listeners.values() if x.lang == lang]:
                 self._kick(listener, CLOSE_POLICY, exc.code, error_event(exc))
 
+    def kick(self, listener: Listener, code: int, reason: str, error: Event | None = None) -> None:
+        """Disconnect `listener` (after `error`, if any): its endpoint closes with `code`."""
+        self._kick(listener, code, reason, error)
+
     def _kick(self, listener: Listener, code: int, reason: str, error: Event | None = None) -> None:
         if listener.gone.is_set():
             return

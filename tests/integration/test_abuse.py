@@ -1,18 +1,24 @@
 """One client must not hold the server: a connection that never sends `start`, a
 listener that floods, many unauthenticated sockets from one address. A real
-`parley serve` (tiny.en) on a free port, with the default start deadline."""
+`parley serve` (tiny.en) on a free port, with the default start deadline, and
+real speech where a speaker must go on meanwhile."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.integration.conftest import ServerProcess, parley_serve
 from tests.integration.resilience_support import Speaker, http_get, metric
+from tests.integration.rooms_support import Follower, finals, librivox_files, speak, speech
 
 START_TIMEOUT_S = 5.0  # the default
 MAX_UNAUTHENTICATED = 4
@@ -98,3 +104,77 @@ def test_unauthenticated_connections_per_address_are_capped(server: ServerProces
     assert again.of("ready")
     _, text = http_get(server.http + "/metrics")
     assert metric(text, 'parley_rejections_total{code="rate_limited"}') >= 1
+
+
+async def _flood(url: str, frame: bytes | str, seconds: float = 5.0) -> tuple[
+        float, int | None, str, list[str]]:
+    """Join as a listener, then send `frame` as fast as possible until the server closes
+    the connection (or `seconds` pass): the seconds until its close frame came, its close
+    code and reason, and the texts received."""
+    async with connect(url, max_size=None) as ws:
+        joined = json.loads(await ws.recv())
+        assert joined["type"] == "joined", joined
+
+        async def send() -> None:
+            with contextlib.suppress(ConnectionClosed):
+                while True:
+                    await ws.send(frame)
+                    await asyncio.sleep(0)  # (a send may not yield: let the reader run)
+
+        t0 = time.monotonic()
+        sender = asyncio.create_task(send())
+        texts: list[str] = []
+        try:
+            with contextlib.suppress(ConnectionClosed, TimeoutError):
+                async with asyncio.timeout(seconds):
+                    async for message in ws:
+                        texts.append(str(message))
+            closed_after = time.monotonic() - t0
+        finally:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+        return closed_after, ws.close_code, ws.close_reason or "", texts
+
+
+def test_a_flooding_listener_is_closed_and_a_speaker_goes_on(server: ServerProcess) -> None:
+    """A listener used to be able to push data at the server (read and discarded, up to
+    1 MiB a frame, at any rate). Now its first data frame closes it, and a frame over
+    the listener's small maximum is refused from its header."""
+    room = "flood-room"
+
+    async def run() -> tuple[list[dict[str, Any]], Follower, list[tuple[float, int | None, str,
+                                                                       list[str]]], int]:
+        honest = Follower(server.ws, room)
+        following = asyncio.create_task(honest.run())
+        await asyncio.wait_for(honest.joined.wait(), 10)
+        floods: list[asyncio.Task[tuple[float, int | None, str, list[str]]]] = []
+        finals_before: list[int] = []
+        listen = f"{server.ws}/v1/listen?room={room}"
+
+        def on_event(event: dict[str, Any]) -> None:
+            if event.get("type") == "transcript" and event["final"] and not floods:
+                finals_before.append(event["segment"])
+                floods.append(asyncio.create_task(_flood(listen, b"x" * 512)))
+                floods.append(asyncio.create_task(_flood(listen, b"x" * (1 << 20))))
+                floods.append(asyncio.create_task(_flood(listen, "y" * 100)))
+
+        said = await speak(server.ws, speech(librivox_files()[:2]), room=room, speed=1.5,
+                           on_event=on_event)
+        results = [await f for f in floods]
+        await asyncio.wait_for(following, 30)
+        return said, honest, results, finals_before[0]
+
+    said, honest, results, flood_at = asyncio.run(run())
+    (t_small, code_small, reason_small, texts_small), (t_big, code_big, _, _), \
+        (t_text, code_text, reason_text, _) = results
+    assert (code_small, reason_small) == (1008, "bad_message") and t_small < 1.0
+    error = json.loads(texts_small[-1])
+    assert error["type"] == "error" and error["code"] == "bad_message" and error["fatal"]
+    assert (code_text, reason_text) == (1008, "bad_message") and t_text < 1.0
+    assert code_big == 1009 and t_big < 1.0  # over the listener's message size
+    spoken = finals(said)
+    assert len([s for s, _ in spoken if s > flood_at]) >= 1, "no final after the flood"
+    assert finals(honest.events) == spoken and said[-1]["type"] == "end"
+    _, text = http_get(server.http + "/metrics")
+    assert metric(text, 'parley_rejections_total{code="bad_message"}') >= 2
