@@ -69,6 +69,10 @@ class Security:
     #: PEM certificate chain and key: serve https/wss (both or neither).
     tls_cert: str | None = None
     tls_key: str | None = None
+    #: The secret replicas sign their MQTT messages with (server.mqtt.signing), from
+    #: --cluster-key-file or $PARLEY_CLUSTER_KEY. None: this replica follows no other
+    #: replica's rooms (nothing from the broker could be told from a forgery).
+    cluster_key: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

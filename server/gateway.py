@@ -303,7 +303,7 @@ async def running(
     await services.start()
     from server.rooms.wiring import rooms_running  # [rooms/mqtt, issue 5]
 
-    async with rooms_running(services) as rooms, serve(
+    async with rooms_running(services, gateway.metrics) as rooms, serve(
         gateway.handler,
         bind,
         port if port is not None else cfg.port,

@@ -165,6 +165,10 @@ class ServerMetrics:
     rejections: Counter = field(default_factory=lambda: Counter(
         "parley_rejections_total",
         "Connections refused or closed by the server for a fatal error, by code."))
+    mqtt_rejected: Counter = field(default_factory=lambda: Counter(
+        "parley_mqtt_rejected_total",
+        "Messages from the MQTT broker dropped because they do not verify as another"
+        " replica's, by reason (unsigned, bad_signature, stale, replayed)."))
     latency: Histogram = field(default_factory=lambda: Histogram(
         "parley_final_latency_seconds",
         "End-to-end latency of finals: emit time minus arrival of the audio they cover.",
@@ -227,7 +231,7 @@ class ServerMetrics:
         lines += gauge("parley_asr_busy_workers", "Recognition calls running now.",
                        [((), snap.asr_busy_workers)])
         for metric in (self.sessions, self.resumes, self.audio, self.finals, self.errors,
-                       self.rejections):
+                       self.rejections, self.mqtt_rejected):
             lines += metric.render()
         lines += self.latency.render()
         lines += self.stages.render()
