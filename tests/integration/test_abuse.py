@@ -1,7 +1,8 @@
-"""One client must not hold the server: a connection that never sends `start`, a
-listener that floods, many unauthenticated sockets from one address. A real
-`parley serve` (tiny.en) on a free port, with the default start deadline, and
-real speech where a speaker must go on meanwhile."""
+"""One client must not hold the server or put noise into captions: a connection that
+never sends `start`, a listener that floods, many unauthenticated sockets from one
+address, garbage floats before speech, garbage after a valid WebM header. A real
+`parley serve` (tiny.en) on a free port, with the default start deadline, and real
+speech where a speaker must go on meanwhile."""
 
 from __future__ import annotations
 
@@ -12,13 +13,29 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.integration.conftest import ServerProcess, parley_serve
-from tests.integration.resilience_support import Speaker, http_get, metric
-from tests.integration.rooms_support import Follower, finals, librivox_files, speak, speech
+from tests.integration.resilience_support import (
+    Speaker,
+    heard_opening,
+    heard_share,
+    http_get,
+    metric,
+    speech_pcm,
+)
+from tests.integration.rooms_support import (
+    Follower,
+    finals,
+    librivox_files,
+    librivox_text,
+    speak,
+    speech,
+    words,
+)
 
 START_TIMEOUT_S = 5.0  # the default
 MAX_UNAUTHENTICATED = 4
@@ -178,3 +195,86 @@ def test_a_flooding_listener_is_closed_and_a_speaker_goes_on(server: ServerProce
     assert finals(honest.events) == spoken and said[-1]["type"] == "end"
     _, text = http_get(server.http + "/metrics")
     assert metric(text, 'parley_rejections_total{code="bad_message"}') >= 2
+
+
+def _f32_junk(seconds_each: float = 1.0) -> np.ndarray:
+    """NaN, +inf, -inf, 1e30, +-1e30 at the Nyquist rate, and 1e30-scaled noise."""
+    n = int(16000 * seconds_each)
+    rng = np.random.default_rng(3)
+    return np.concatenate([
+        np.full(n, np.nan), np.full(n, np.inf), np.full(n, -np.inf), np.full(n, 1e30),
+        np.tile([1e30, -1e30], n // 2), rng.standard_normal(n) * 1e30,
+    ]).astype(np.float32)
+
+
+def test_non_finite_and_absurd_float_pcm_before_speech_yields_only_the_speech(
+    server: ServerProcess,
+) -> None:
+    junk = _f32_junk()
+    junk_s = len(junk) / 16000
+    speech16 = np.frombuffer(speech_pcm(1), "<i2").astype(np.float32) / 32768
+
+    async def run() -> Speaker:
+        sp = Speaker(server.ws)
+        ready = await sp.start(audio={"encoding": "pcm_f32le", "sample_rate": 16000,
+                                      "channels": 1})
+        assert ready["type"] == "ready", ready
+        audio = np.concatenate([junk, speech16]).astype("<f4").tobytes()
+        await sp.send_pcm(audio, frame=6400, realtime=1.0)
+        await sp.stop()
+        return sp
+
+    sp = asyncio.run(run())
+    finals_ = sp.finals()
+    assert not sp.of("error") and sp.of("end")[0]["reason"] == "stop"
+    assert finals_, "the speech after the junk was not heard"
+    # No final from the junk: each one starts where the speech does, or later.
+    assert min(f["start"] for f in finals_) >= junk_s - 0.3, finals_
+    heard = " ".join(f["text"] for f in finals_)
+    assert heard_opening(heard) and heard_share(heard) >= 0.8, heard
+    reference = words(librivox_text(librivox_files()[0]))
+    assert len(words(heard)) <= len(reference) + 2, heard
+
+
+def _webm_head() -> bytes:
+    """A WebM header as MediaRecorder writes it: EBML, Segment and Cluster of unknown
+    size, one Opus track."""
+    def element(eid: bytes, body: bytes) -> bytes:
+        return eid + bytes([0x80 | len(body)]) + body if len(body) < 127 else \
+            eid + (0x4000 | len(body)).to_bytes(2, "big") + body
+
+    unknown = b"\x01\xff\xff\xff\xff\xff\xff\xff"
+    opus_head = b"OpusHead" + bytes([1, 1]) + (312).to_bytes(2, "little") \
+        + (48000).to_bytes(4, "little") + b"\x00\x00\x00"
+    track = element(b"\xae", element(b"\xd7", b"\x01") + element(b"\x83", b"\x02")
+                    + element(b"\x86", b"A_OPUS") + element(b"\x63\xa2", opus_head))
+    return (element(b"\x1a\x45\xdf\xa3", element(b"\x42\x82", b"webm"))
+            + b"\x18\x53\x80\x67" + unknown + element(b"\x16\x54\xae\x6b", track)
+            + b"\x1f\x43\xb6\x75" + unknown)
+
+
+def test_webm_garbage_after_a_valid_header_is_bad_audio_at_once(server: ServerProcess) -> None:
+    """Used to be skipped as unknown elements, frame after frame, with no error."""
+    rng = np.random.default_rng(11)
+
+    async def run() -> tuple[Speaker, float]:
+        sp = Speaker(server.ws)
+        assert (await sp.start(audio={"encoding": "webm"}))["type"] == "ready"
+        await sp.ws.send(_webm_head())  # type: ignore[union-attr]
+        t0 = time.monotonic()
+        for _ in range(100):  # 10 s of 4 KiB frames at 10 a second, unless closed
+            try:
+                await sp.ws.send(rng.bytes(4096))  # type: ignore[union-attr]
+            except ConnectionClosed:
+                break
+            if sp.closed:
+                break
+            await asyncio.sleep(0.1)
+        await sp.wait_closed(10)
+        return sp, time.monotonic() - t0
+
+    sp, took = asyncio.run(run())
+    error = sp.of("error")[0]
+    assert error["code"] == "bad_audio" and error["fatal"] is True, error
+    assert (sp.close_code, sp.close_reason) == (1008, "bad_audio")
+    assert took < 2.0
