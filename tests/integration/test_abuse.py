@@ -231,6 +231,9 @@ def test_non_finite_and_absurd_float_pcm_before_speech_yields_only_the_speech(
     # No final from the junk: each one starts where the speech does, or later.
     assert min(f["start"] for f in finals_) >= junk_s - 0.3, finals_
     heard = " ".join(f["text"] for f in finals_)
+    # Garbage clipped to full scale (as it was) cost the speech its first word ("Mr.
+    # John Dashwood..."): as silence it costs nothing.
+    assert words(heard)[:3] == ["and", "mr", "john"], heard
     assert heard_opening(heard) and heard_share(heard) >= 0.8, heard
     reference = words(librivox_text(librivox_files()[0]))
     assert len(words(heard)) <= len(reference) + 2, heard
