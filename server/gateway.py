@@ -227,6 +227,8 @@ class Gateway:
                 for s in svc.mt.schedulers
                 for st in (s.stats,)
             ),
+            slow_listeners=self.rooms.slow_disconnects if self.rooms is not None else 0,
+            listener_dropped_events=self.rooms.dropped_events if self.rooms is not None else 0,
         )
 
     async def shutdown(self, timeout_s: float | None = None) -> None:

@@ -140,6 +140,10 @@ class SpeakerConnection:
         finally:
             if self.pending is not None:
                 self.pending.release()
+            if self.outbox.dropped:
+                self.gw.metrics.speaker_dropped.inc(self.outbox.dropped)
+            if self.close_reason == "slow_consumer":
+                self.gw.metrics.rejected("slow_consumer")
             self._leave_session()
             self.outbox.close()
             with contextlib.suppress(Exception):
@@ -311,6 +315,9 @@ class SpeakerConnection:
             audio_s=round(live.session.audio_s, 3),
             replayed=len(replay),
         )
+        # The replay (bounded by the replay buffer) goes out before anything new: it must
+        # not count against the room this connection has for falling behind.
+        self.outbox.capacity = max(self.outbox.capacity, len(replay) + self.limits.outbox_events)
         self.outbox.put(ready)
         live.channel.attach(self.outbox, self._on_slow, replay)
         self.log.info("session resumed (%d events replayed after seq %d, %d audio bytes so far)",
