@@ -3,9 +3,9 @@
 The connection reads client messages under a `ConnectionGuard` (message rate,
 the deadline for `start`, session duration, idle time: each breach an error
 with its own code, then close 1008; a few messages refused before `start` are
-answered with their error, the next one closes the connection), admits the session through the `Gatekeeper`, and attaches the
-session's `SessionChannel` to its own `Outbox` (a writer task drains it to the
-socket). The session itself lives in the gateway's `SessionRegistry` and may
+answered with their error, the next one closes the connection), admits the
+session through the `Gatekeeper`, and attaches the session's `SessionChannel`
+to its own `Outbox` (a writer task drains it to the socket). The session itself lives in the gateway's `SessionRegistry` and may
 outlive this connection (resume). How a connection ends decides the session's
 fate:
 
