@@ -13,7 +13,7 @@ import signal
 import socket
 import sys
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, get_args
@@ -24,6 +24,9 @@ from server.config import AsrEngine, Limits, Security, ServerConfig
 from server.errors import ParleyError
 
 log = logging.getLogger(__name__)
+
+#: The cluster key itself, when it is not in a --cluster-key-file.
+CLUSTER_KEY_ENV = "PARLEY_CLUSTER_KEY"
 
 
 def env_name(flag: str) -> str:
@@ -155,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="MQTT broker for room captions and cross-replica rooms, e.g. mqtt://127.0.0.1:1883")
     add(s, "--replica-id", default="",
         help="this replica's id in MQTT topics and client id (empty: hostname-pid)")
+    add(s, "--cluster-key-file", default=None,
+        help="file holding the secret replicas sign their MQTT messages with (else"
+             f" ${CLUSTER_KEY_ENV}); without one, no other replica's room is followed")
     # [issue 8] security, limits, resume, shutdown
     add(s, "--tokens-file", default=None,
         help="API token file (TOML or JSON lines); else PARLEY_TOKENS (role:secret[:rooms[:max]],...)")
@@ -168,6 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="longest speaker session in seconds (then session_too_long)")
     add(s, "--idle-timeout-s", type=positive_number, default=Limits.idle_timeout_s,
         help="close a speaker that sent no audio for this long (idle_timeout)")
+    add(s, "--start-timeout-s", type=positive_number, default=Limits.start_timeout_s,
+        help="close a speaker connection that sent no `start` this long after opening"
+             " (idle_timeout); nothing sent before `start` extends it")
+    add(s, "--max-unauthenticated-per-address", type=positive_int,
+        default=Limits.max_unauthenticated_per_address,
+        help="speaker connections from one address that have not sent an admitted `start`"
+             " yet, at once (one more: rate_limited)")
     add(s, "--message-rate", type=positive_number, default=Limits.message_rate,
         help="client messages a second per connection, burst twice that (rate_limited)")
     add(s, "--resume-grace-s", type=number_or_zero, default=30.0,
@@ -256,6 +269,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         limits=replace(
             base.limits, max_sessions=args.max_sessions, max_frame_bytes=args.max_frame_bytes,
             max_session_s=args.max_session_s, idle_timeout_s=args.idle_timeout_s,
+            start_timeout_s=args.start_timeout_s,
+            max_unauthenticated_per_address=args.max_unauthenticated_per_address,
             message_rate=args.message_rate, message_burst=2 * args.message_rate,
         ),
         log_level=args.log_level,
@@ -267,10 +282,35 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
             allowed_origins=tuple(o.strip() for o in args.allowed_origins.split(",") if o.strip()),
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
+            cluster_key=cluster_key(args.cluster_key_file, os.environ),
         ),
         resume_grace_s=args.resume_grace_s,
         drain_timeout_s=args.drain_timeout_s,
     )
+
+
+def cluster_key(path: str | None, environ: Mapping[str, str]) -> str | None:
+    """The cluster key from `path` (whole file, surrounding whitespace stripped), else
+    from $PARLEY_CLUSTER_KEY; None when neither is set. ParleyError when it is too short."""
+    from server.mqtt.signing import MIN_KEY_CHARS
+
+    if path:
+        try:
+            key = Path(path).read_text().strip()
+        except OSError as exc:
+            raise ParleyError(f"--cluster-key-file {path}: {exc.strerror or exc}") from exc
+        where = f"--cluster-key-file {path}"
+    else:
+        key = environ.get(CLUSTER_KEY_ENV, "").strip()
+        where = CLUSTER_KEY_ENV
+    if not key:
+        if path:
+            raise ParleyError(f"{where} is empty")
+        return None
+    if len(key) < MIN_KEY_CHARS:
+        raise ParleyError(f"{where}: the cluster key must be at least {MIN_KEY_CHARS} characters"
+                          " (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    return key
 
 
 def asr_options(asr: AsrOptions, args: argparse.Namespace) -> AsrOptions:

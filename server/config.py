@@ -40,6 +40,12 @@ class Limits:
     max_frame_bytes: int = 256 * 1024
     max_session_s: float = 4 * 3600.0
     idle_timeout_s: float = 60.0
+    #: A speaker connection must send `start` within this many seconds of opening;
+    #: nothing it sends before `start` extends it.
+    start_timeout_s: float = 5.0
+    #: Connections from one address that no token admitted yet (speakers before
+    #: `start`), at once; one more is refused (`rate_limited`).
+    max_unauthenticated_per_address: int = 16
     max_sessions: int = 64
     outbox_events: int = 512
     #: Client messages (audio frames and control) a second per connection, on average,
@@ -63,6 +69,10 @@ class Security:
     #: PEM certificate chain and key: serve https/wss (both or neither).
     tls_cert: str | None = None
     tls_key: str | None = None
+    #: The secret replicas sign their MQTT messages with (server.mqtt.signing), from
+    #: --cluster-key-file or $PARLEY_CLUSTER_KEY. None: this replica follows no other
+    #: replica's rooms (nothing from the broker could be told from a forgery).
+    cluster_key: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from server import http
 from server.auth import OPEN_PRINCIPAL, Admission, Gatekeeper, redact_path, token_from_request
 from server.closing import CLOSE_TIMEOUT_S, close_bounded
 from server.errors import OverloadedError, ParleyError, ProtocolError
+from server.limits import AddressCounter
 from server.live import LiveSession, SessionRegistry
 from server.metrics import CONTENT_TYPE, MtStats, ServerMetrics, Snapshot
 from server.models.languages import check_source_language
@@ -51,6 +52,8 @@ class Gateway:
     gate: Gatekeeper | None = None
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
     registry: SessionRegistry = field(init=False)
+    #: connections per peer address that no token admitted yet (speakers before `start`)
+    unauthenticated: AddressCounter = field(init=False)
     connections: set[SpeakerConnection] = field(default_factory=set)
     listeners: int = 0
 
@@ -66,6 +69,7 @@ class Gateway:
             metrics=self.metrics,
             on_drop=self._on_drop,
         )
+        self.unauthenticated = AddressCounter(cfg.limits.max_unauthenticated_per_address)
 
     @property
     def gatekeeper(self) -> Gatekeeper:
@@ -117,14 +121,17 @@ class Gateway:
         if path == "/v1/stream":
             await self._speaker(conn)
         elif path == "/v1/listen" and self.rooms is not None:  # [rooms/mqtt, issue 5]
-            from server.rooms.listener import serve_listener
+            from server.rooms.listener import limit_listener_messages, serve_listener
 
+            limit_listener_messages(conn)
             admission = await self._admit_listener(conn)  # [issue 8] tokens
             if admission is None:
                 return
             self.listeners += 1
             try:
-                await serve_listener(conn, self.rooms)
+                refused = await serve_listener(conn, self.rooms)
+                if refused is not None:
+                    self.metrics.rejected(refused)
             finally:
                 self.listeners -= 1
                 admission.release()
@@ -132,9 +139,24 @@ class Gateway:
             await close_bounded(conn, CLOSE_POLICY, "listening is not available on this server yet")
 
     async def _speaker(self, conn: ServerConnection) -> None:
-        speaker = SpeakerConnection(self, conn)
+        try:
+            pending = self.unauthenticated.enter(peer_address(conn))
+        except ParleyError as exc:
+            await self._refuse(conn, "speaker", exc)
+            return
+        speaker = SpeakerConnection(self, conn, pending)
         self.connections.add(speaker)
         await speaker.run()
+
+    async def _refuse(self, conn: ServerConnection, who: str, exc: ParleyError) -> None:
+        """Answer a connection refused before it was served: `error`, then close."""
+        self.metrics.rejected(exc.code)
+        path = conn.request.path if conn.request is not None else ""
+        log.info("%s refused (%s): %s", who, exc.code, redact_path(path))
+        with contextlib.suppress(ConnectionClosed):
+            await conn.send(dumps(Sequencer().stamp(error_event(exc))))
+        await close_bounded(conn, CLOSE_RETRY if exc.code == "overloaded" else CLOSE_POLICY,
+                            exc.code)
 
     async def _admit_listener(self, conn: ServerConnection) -> Admission | None:
         """[issue 8] A listener's token (role `listen`, the room in scope); None: refused."""
@@ -154,12 +176,7 @@ class Gateway:
             presented = token_from_request(request.headers, path) if request else None
             return self.gatekeeper.admit(presented, "listen", room)
         except ParleyError as exc:
-            self.metrics.rejected(exc.code)
-            log.info("listener refused (%s): %s", exc.code, redact_path(path))
-            with contextlib.suppress(ConnectionClosed):
-                await conn.send(dumps(Sequencer().stamp(error_event(exc))))
-            await close_bounded(conn, CLOSE_RETRY if exc.code == "overloaded" else CLOSE_POLICY,
-                                exc.code)
+            await self._refuse(conn, "listener", exc)
             return None
 
     def _start(
@@ -210,6 +227,8 @@ class Gateway:
                 for s in svc.mt.schedulers
                 for st in (s.stats,)
             ),
+            slow_listeners=self.rooms.slow_disconnects if self.rooms is not None else 0,
+            listener_dropped_events=self.rooms.dropped_events if self.rooms is not None else 0,
         )
 
     async def shutdown(self, timeout_s: float | None = None) -> None:
@@ -227,6 +246,12 @@ class Gateway:
         # The connections close once their writers delivered the last events.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(_all_closed(self), timeout=5.0)
+
+
+def peer_address(conn: ServerConnection) -> str:
+    """The client's IP address ("?" when the transport does not say)."""
+    address = conn.remote_address
+    return str(address[0]) if address else "?"
 
 
 async def _all_closed(gateway: Gateway) -> None:
@@ -280,7 +305,7 @@ async def running(
     await services.start()
     from server.rooms.wiring import rooms_running  # [rooms/mqtt, issue 5]
 
-    async with rooms_running(services) as rooms, serve(
+    async with rooms_running(services, gateway.metrics) as rooms, serve(
         gateway.handler,
         bind,
         port if port is not None else cfg.port,

@@ -8,7 +8,10 @@ Nothing here sleeps, reads a clock or touches a socket; the gateway passes
     SessionDeadline      maximum session duration              -> session_too_long
     IdleTimer            no audio for too long                 -> idle_timeout
     SessionCounter       sessions per token / in total         -> forbidden / overloaded
-    ConnectionGuard      rate + deadline + idle for one speaker connection
+    AddressCounter       unauthenticated connections per peer  -> rate_limited
+    ConnectionGuard      rate + start deadline + session deadline + idle, and the
+                         allowance of refused messages before `start`, for one
+                         speaker connection
 
 All of these errors are fatal (the connection is closed after the error event).
 """
@@ -26,6 +29,14 @@ from server.errors import LimitError, OverloadedError, ParleyError
 #: leaves room for twice that plus a burst (a client catching up after a stall).
 DEFAULT_MESSAGE_RATE = 200.0
 DEFAULT_MESSAGE_BURST = 400.0
+#: A client sends `start` as soon as the socket is open; a few seconds covers a slow
+#: network and a slow token lookup on its side.
+DEFAULT_START_TIMEOUT_S = 5.0
+#: Messages refused with a (non-fatal) error before `start` (audio or control too
+#: early, bad JSON...) that a connection may send; the next one closes it.
+PRE_START_ALLOWANCE = 3
+#: Concurrent connections from one address that have not been admitted yet.
+DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS = 16
 _EPSILON = 1e-9
 
 
@@ -121,6 +132,56 @@ class IdleTimer:
             )
 
 
+class AddressCounter:
+    """Concurrent connections per peer address that no token admitted yet.
+
+    `enter(address)` counts one (or raises `rate_limited` at `limit`); the
+    returned callable gives the slot back (idempotent). The connection leaves as
+    soon as it is admitted (or closes), so only the unauthenticated are counted:
+    an address cannot hold more than `limit` sockets open by never authenticating.
+    """
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        self.limit = limit
+        self._count: dict[str, int] = {}
+
+    def count(self, address: str) -> int:
+        return self._count.get(address, 0)
+
+    def enter(self, address: str) -> AddressSlot:
+        if self.count(address) >= self.limit:
+            raise RateLimitedError(
+                f"more than {self.limit} connections from {address} that have not "
+                "authenticated yet; send `start` (or close) before opening more",
+                retry_after_ms=1000,
+            )
+        self._count[address] = self.count(address) + 1
+        return AddressSlot(self, address)
+
+    def _leave(self, address: str) -> None:
+        left = self._count.get(address, 0) - 1
+        if left > 0:
+            self._count[address] = left
+        else:
+            self._count.pop(address, None)
+
+
+@dataclass
+class AddressSlot:
+    """One counted connection of an `AddressCounter`; `release()` is idempotent."""
+
+    counter: AddressCounter
+    address: str
+    released: bool = False
+
+    def release(self) -> None:
+        if not self.released:
+            self.released = True
+            self.counter._leave(self.address)
+
+
 @dataclass
 class SessionLease:
     """One admitted session; `release()` (idempotent) gives its slot back."""
@@ -195,6 +256,8 @@ class LimitPolicy:
     message_burst: float = DEFAULT_MESSAGE_BURST
     max_session_s: float = 4 * 3600.0
     idle_timeout_s: float = 60.0
+    start_timeout_s: float = DEFAULT_START_TIMEOUT_S
+    pre_start_allowance: int = PRE_START_ALLOWANCE
 
     @classmethod
     def from_limits(cls, limits: object) -> LimitPolicy:
@@ -205,6 +268,7 @@ class LimitPolicy:
             message_burst=float(getattr(limits, "message_burst", base.message_burst)),
             max_session_s=float(getattr(limits, "max_session_s", base.max_session_s)),
             idle_timeout_s=float(getattr(limits, "idle_timeout_s", base.idle_timeout_s)),
+            start_timeout_s=float(getattr(limits, "start_timeout_s", base.start_timeout_s)),
         )
 
 
@@ -222,29 +286,59 @@ class ConnectionGuard:
                 continue
             guard.on_message(time.monotonic(), audio=isinstance(message, bytes))
 
-    The idle timer runs from the connection's opening (a client that never sends
-    `start` or audio times out too); the session deadline from `start_session`
-    (until then the idle timeout bounds the connection).
+    Before `start` the connection has `start_timeout_s` from its opening, and
+    nothing it sends extends that (audio before `start` is refused, so it is no
+    activity); each message refused before `start` counts toward
+    `pre_start_allowance` (`refused_before_start`). From `start_session` the
+    session deadline and the idle timer (reset by each audio message) apply.
     """
 
     def __init__(self, policy: LimitPolicy, now: float) -> None:
         self.policy = policy
         self.rate = MessageRateLimiter(policy.message_rate, policy.message_burst, now)
         self.idle = IdleTimer(policy.idle_timeout_s, now)
+        self._start_timeout_s = min(policy.start_timeout_s, policy.idle_timeout_s)
+        self.start_by: float | None = now + self._start_timeout_s
         self.deadline: SessionDeadline | None = None
+        self.refused = 0
 
-    def start_session(self, now: float) -> None:
-        self.deadline = SessionDeadline(self.policy.max_session_s, now)
+    @property
+    def started(self) -> bool:
+        return self.start_by is None
+
+    def start_session(self, now: float, started: float | None = None) -> None:
+        """A session started (or was resumed: `started` is its first start)."""
+        self.start_by = None
+        self.deadline = SessionDeadline(self.policy.max_session_s,
+                                        now if started is None else started)
+        self.idle.touch(now)
 
     def on_message(self, now: float, *, audio: bool) -> None:
-        """Count one client message; audio also resets the idle timer. May raise."""
+        """Count one client message; audio in a session also resets the idle timer. May raise."""
         self.check(now)
         self.rate.take(now)
-        if audio:
+        if audio and self.started:
             self.idle.touch(now)
 
+    def refused_before_start(self, error: ParleyError) -> ParleyError:
+        """A message before `start` was refused with `error` (not fatal): the error to
+        send, made fatal once the connection is over its allowance."""
+        self.refused += 1
+        if self.refused <= self.policy.pre_start_allowance:
+            return error
+        return LimitError(
+            f"{error.message} ({self.refused} messages refused before `start`; closing)",
+            code=error.code,
+        )
+
     def check(self, now: float) -> None:
-        """Raise if the session is over its duration or idle for too long."""
+        """Raise if `start` is overdue, or the session is over its duration or idle."""
+        if self.start_by is not None and now >= self.start_by:
+            raise LimitError(
+                f"no `start` within {_duration(self._start_timeout_s)} "
+                "of connecting; closing",
+                code="idle_timeout",
+            )
         if self.deadline is not None:
             self.deadline.check(now)
         self.idle.check(now)
@@ -252,6 +346,8 @@ class ConnectionGuard:
     def time_left(self, now: float) -> float:
         """Seconds until the next limit expires (>= 0): the timeout for the next read."""
         left = self.idle.remaining(now)
+        if self.start_by is not None:
+            left = min(left, self.start_by - now)
         if self.deadline is not None:
             left = min(left, self.deadline.remaining(now))
         return max(0.0, left)

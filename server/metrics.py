@@ -148,6 +148,9 @@ class Snapshot:
     asr_workers: int = 1
     asr_busy_workers: int = 0
     mt: tuple[MtStats, ...] = ()
+    #: room listeners disconnected as too slow, and events dropped from their queues
+    slow_listeners: int = 0
+    listener_dropped_events: int = 0
 
 
 @dataclass
@@ -165,6 +168,13 @@ class ServerMetrics:
     rejections: Counter = field(default_factory=lambda: Counter(
         "parley_rejections_total",
         "Connections refused or closed by the server for a fatal error, by code."))
+    speaker_dropped: Counter = field(default_factory=lambda: Counter(
+        "parley_speaker_dropped_events_total",
+        "Partial and metrics events dropped for speakers that read too slowly."))
+    mqtt_rejected: Counter = field(default_factory=lambda: Counter(
+        "parley_mqtt_rejected_total",
+        "Messages from the MQTT broker dropped because they do not verify as another"
+        " replica's, by reason (unsigned, bad_signature, stale, replayed)."))
     latency: Histogram = field(default_factory=lambda: Histogram(
         "parley_final_latency_seconds",
         "End-to-end latency of finals: emit time minus arrival of the audio they cover.",
@@ -227,8 +237,18 @@ class ServerMetrics:
         lines += gauge("parley_asr_busy_workers", "Recognition calls running now.",
                        [((), snap.asr_busy_workers)])
         for metric in (self.sessions, self.resumes, self.audio, self.finals, self.errors,
-                       self.rejections):
+                       self.rejections, self.speaker_dropped, self.mqtt_rejected):
             lines += metric.render()
+        for name, help_text, value in (
+            ("parley_listener_dropped_events_total",
+             "Partial and metrics events dropped for room listeners that read too slowly.",
+             snap.listener_dropped_events),
+            ("parley_slow_listeners_total",
+             "Room listeners disconnected for being too far behind (slow_consumer).",
+             snap.slow_listeners),
+        ):
+            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter",
+                      f"{name} {_num(value)}"]
         lines += self.latency.render()
         lines += self.stages.render()
         mt_families = (

@@ -1,10 +1,11 @@
 """One speaker WebSocket connection (/v1/stream): the reader loop and its limits.
 
 The connection reads client messages under a `ConnectionGuard` (message rate,
-session duration, idle time: each breach an error with its own code, then
-close 1008), admits the session through the `Gatekeeper`, and attaches the
-session's `SessionChannel` to its own `Outbox` (a writer task drains it to the
-socket). The session itself lives in the gateway's `SessionRegistry` and may
+the deadline for `start`, session duration, idle time: each breach an error
+with its own code, then close 1008; a few messages refused before `start` are
+answered with their error, the next one closes the connection), admits the
+session through the `Gatekeeper`, and attaches the session's `SessionChannel`
+to its own `Outbox` (a writer task drains it to the socket). The session itself lives in the gateway's `SessionRegistry` and may
 outlive this connection (resume). How a connection ends decides the session's
 fate:
 
@@ -36,7 +37,7 @@ from websockets.exceptions import ConnectionClosed
 from server.auth import redact_path, token_from_request
 from server.closing import close_bounded
 from server.errors import LimitError, OverloadedError, ParleyError, ProtocolError
-from server.limits import ConnectionGuard, LimitPolicy, SessionDeadline
+from server.limits import AddressSlot, ConnectionGuard, LimitPolicy
 from server.live import LiveSession, not_found
 from server.outbox import Outbox, SlowConsumer, write_loop
 from server.protocol.messages import (
@@ -71,8 +72,12 @@ class ConnLog(logging.LoggerAdapter[logging.Logger]):
 
 
 class SpeakerConnection:
-    def __init__(self, gateway: Gateway, conn: ServerConnection) -> None:
+    def __init__(
+        self, gateway: Gateway, conn: ServerConnection, pending: AddressSlot | None = None
+    ) -> None:
         self.gw = gateway
+        #: this connection's place among its address's unauthenticated ones (until `start`)
+        self.pending = pending
         self.conn = conn
         limits = gateway.services.config.limits
         self.limits = limits
@@ -133,6 +138,12 @@ class SpeakerConnection:
             self.close_code, self.close_reason = CLOSE_ERROR, "internal"
             self._fate = "internal"
         finally:
+            if self.pending is not None:
+                self.pending.release()
+            if self.outbox.dropped:
+                self.gw.metrics.speaker_dropped.inc(self.outbox.dropped)
+            if self.close_reason == "slow_consumer":
+                self.gw.metrics.rejected("slow_consumer")
             self._leave_session()
             self.outbox.close()
             with contextlib.suppress(Exception):
@@ -161,6 +172,8 @@ class SpeakerConnection:
                     if await self._control(parse_client_text(message)):
                         return
                 except ParleyError as exc:
+                    if not exc.fatal and self.live is None:
+                        exc = self.guard.refused_before_start(exc)
                     self._send_error(exc)
                     if exc.fatal:
                         await self._fatal(exc)
@@ -291,7 +304,7 @@ class SpeakerConnection:
         gw.registry.claim(live, self)
         live.session.continue_audio(msg.audio)
         self._attach(live)
-        self.guard.deadline = SessionDeadline(self.guard.policy.max_session_s, live.started)
+        self.guard.start_session(time.monotonic(), started=live.started)
         ready = live.session.ready_event()
         ready["audio"] = {"encoding": msg.audio.encoding, "sample_rate": msg.audio.sample_rate,
                           "channels": msg.audio.channels}
@@ -302,6 +315,9 @@ class SpeakerConnection:
             audio_s=round(live.session.audio_s, 3),
             replayed=len(replay),
         )
+        # The replay (bounded by the replay buffer) goes out before anything new: it must
+        # not count against the room this connection has for falling behind.
+        self.outbox.capacity = max(self.outbox.capacity, len(replay) + self.limits.outbox_events)
         self.outbox.put(ready)
         live.channel.attach(self.outbox, self._on_slow, replay)
         self.log.info("session resumed (%d events replayed after seq %d, %d audio bytes so far)",
@@ -309,6 +325,8 @@ class SpeakerConnection:
 
     def _attach(self, live: LiveSession) -> None:
         self.live = live
+        if self.pending is not None:  # admitted: no longer unauthenticated
+            self.pending.release()
         self.log.extra = {**(self.log.extra or {}), "session_id": live.id}
         if not live.channel.attached:
             live.channel.attach(self.outbox, self._on_slow)

@@ -17,7 +17,7 @@ import av
 import numpy as np
 
 from server.audio.packets import CodecSetup
-from server.audio.resample import Samples, downmix, empty
+from server.audio.resample import Samples, downmix, empty, sanitize
 from server.errors import AudioError
 
 
@@ -71,4 +71,7 @@ class PacketDecoder:
                     parts.append(array[0])
             else:
                 parts.append(downmix(array.reshape(-1), channels))
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        # (a copy of one part: it may be the frame's own buffer)
+        out = parts[0].copy() if len(parts) == 1 else np.concatenate(parts)
+        sanitize(out)  # a decoder fed garbage may write anything: VAD and Whisper get audio
+        return out

@@ -37,6 +37,10 @@ ContainerKind = Literal["webm", "ogg"]
 #: packets that each decode to 120 ms would otherwise expand 256 KiB into hours
 #: of audio decoded synchronously on the event loop.
 MAX_FEED_SECONDS = 60.0
+#: Most bytes a stream may carry between two audio packets of its track (or before
+#: the first): headers, other tracks' packets and skipped elements. A live recorder
+#: sends an audio packet every 20-60 ms; a stream of anything else is not audio.
+MAX_BYTES_WITHOUT_AUDIO = 1 << 20
 
 
 class ContainerDecoder:
@@ -59,13 +63,23 @@ class ContainerDecoder:
         self._decoded = 0  # samples (codec rate) decoded for the current track
         self._end_at: int | None = None  # the current track's true length, once known
         self._fed = 0
+        self._since_audio = 0  # bytes fed since the last audio packet of the track
         self._finished = False
 
     def feed(self, data: bytes) -> Samples:
         if self._finished:
             raise AudioError("audio received after the end of the stream")
         self._fed += len(data)
-        return self._run(self._demuxer.feed(data))
+        self._since_audio += len(data)
+        events = self._demuxer.feed(data)
+        if any(isinstance(e, EncodedPacket) for e in events):
+            self._since_audio = 0
+        elif self._since_audio > MAX_BYTES_WITHOUT_AUDIO:
+            raise AudioError(
+                f"{self.kind} stream: {self._since_audio} bytes without an audio packet of its "
+                "track: not an audio stream"
+            )
+        return self._run(events)
 
     def flush(self) -> Samples:
         if self._finished:

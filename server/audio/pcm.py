@@ -4,8 +4,10 @@ A WebSocket message may end in the middle of a sample or of a multi-channel
 frame; the incomplete frame's bytes wait for the next message. At `flush()` an
 incomplete trailing frame (a client bug) is dropped.
 
-Float input is sanitized: NaN and +-inf become 0, everything else is clipped
-to [-1, 1] (one bad sample must not poison the resampler, VAD and Whisper).
+Float input is sanitized before anything else sees it (`resample.sanitize`):
+NaN, +-inf and absurd magnitudes (over 2, e.g. 1e30) become 0, everything else
+is clipped to [-1, 1] (one bad sample must not poison the resampler, VAD and
+Whisper, and a run of garbage must not sound like a full-scale square wave).
 Channels are averaged into mono before resampling.
 """
 
@@ -16,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from server.audio.resample import Quality, Resampler, Samples, downmix, empty
+from server.audio.resample import Quality, Resampler, Samples, downmix, empty, sanitize
 from server.errors import AudioError
 
 logger = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ class PcmDecoder:
         self._rest = b""  # bytes of an incomplete frame
         self._resampler = Resampler(sample_rate, quality=quality)
         self._finished = False
+        self._warned = False
 
     def feed(self, data: bytes) -> Samples:
         if self._finished:
@@ -59,9 +62,12 @@ class PcmDecoder:
             return empty()
         raw = np.frombuffer(data, dtype=self._dtype, count=whole // self._dtype.itemsize)
         if self._float:
-            samples = np.nan_to_num(raw, nan=0.0, posinf=0.0, neginf=0.0)  # a new array
-            np.clip(samples, -1.0, 1.0, out=samples)
-            samples = samples.astype(np.float32, copy=False)
+            samples = raw.astype(np.float32)  # a copy we own (the buffer is read-only)
+            zeroed = sanitize(samples)
+            if zeroed and not self._warned:
+                self._warned = True
+                logger.info("float PCM: %d samples not finite or beyond +-2 became silence",
+                            zeroed)
         else:
             samples = raw.astype(np.float32)
             samples *= np.float32(1.0 / 32768.0)

@@ -32,6 +32,24 @@ def empty() -> Samples:
     return np.zeros(0, dtype=np.float32)
 
 
+#: Float samples of a larger magnitude are not audio (garbage, or integers sent as
+#: float by a client bug): they become silence rather than a full-scale clipped square,
+#: which VAD takes for speech and Whisper for words.
+MAX_FLOAT_MAGNITUDE = 2.0
+
+
+def sanitize(samples: npt.NDArray[np.float32]) -> int:
+    """In place: NaN, +-inf and magnitudes over `MAX_FLOAT_MAGNITUDE` -> 0, the rest
+    clipped to [-1, 1]. Returns how many samples were not audio (zeroed)."""
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(samples) | (np.abs(samples) > MAX_FLOAT_MAGNITUDE)
+    count = int(np.count_nonzero(bad))
+    if count:
+        samples[bad] = 0.0
+    np.clip(samples, -1.0, 1.0, out=samples)
+    return count
+
+
 def downmix(frames: npt.NDArray[np.float32], channels: int) -> Samples:
     """Interleaved float32 samples (n * channels) -> mono, by averaging channels."""
     if channels == 1:

@@ -14,7 +14,9 @@ one). That rule (Matroska spec, "Unknown-Sized Element") is implemented with a
 table of the parent of each element we know.
 
 The first audio track whose codec is Opus (`A_OPUS`) or Vorbis (`A_VORBIS`)
-is selected; blocks of other tracks are skipped. SimpleBlocks and
+is selected; blocks of other tracks are skipped. An element the Matroska
+specification does not allow where it appears is skipped too, but more than
+16 of them (or 64 KiB) between two audio packets is garbage: `AudioError`. SimpleBlocks and
 Blocks in BlockGroups are read, with all three lacing modes; DiscardPadding of
 a BlockGroup becomes `EncodedPacket.trim_end`. Block timestamps are not used:
 packets are decoded back to back (a live recorder does not leave gaps).
@@ -96,6 +98,30 @@ _PARENT: dict[int, int | None] = {
     },
 }
 _GLOBAL = frozenset({VOID, CRC32})
+#: The children the Matroska specification allows in each element we descend into
+#: (None: the top level). Anything else there is unknown data; a few unknown
+#: elements are skipped, a run of them is garbage (`_MAX_UNKNOWN`).
+_CHILDREN: dict[int | None, frozenset[int]] = {
+    None: frozenset({EBML, SEGMENT}),
+    SEGMENT: frozenset({SEEK_HEAD, INFO, TRACKS, CLUSTER, CUES, ATTACHMENTS, CHAPTERS, TAGS}),
+    TRACKS: frozenset({TRACK_ENTRY}),
+    TRACK_ENTRY: frozenset({
+        TRACK_NUMBER, 0x73C5, TRACK_TYPE, 0xB9, 0x88, 0x55AA, 0x55AB, 0x55AC, 0x55AD, 0x55AE,
+        0x55AF, 0x9C, 0x6DE7, 0x6DF8, 0x23E383, 0x234E7A, 0x23314F, 0x537F, 0x55EE, 0x41E4,
+        0x536E, 0x22B59C, 0x22B59D, CODEC_ID, CODEC_PRIVATE, 0x258688, 0x7446, 0x3A9697,
+        0x3B4040, 0x26B240, 0xAA, 0x6FAB, CODEC_DELAY, 0x56BB, 0x6624, 0xE0, AUDIO, 0xE2,
+        CONTENT_ENCODINGS,
+    }),
+    AUDIO: frozenset({SAMPLING_FREQUENCY, 0x78B5, CHANNELS, 0x7D7B, 0x6264, 0x52F1}),
+    CLUSTER: frozenset({TIMECODE, SILENT_TRACKS, POSITION, PREV_SIZE, SIMPLE_BLOCK, BLOCK_GROUP,
+                        ENCRYPTED_BLOCK}),
+    BLOCK_GROUP: frozenset({BLOCK, 0xA2, 0x75A1, 0x9B, 0xFA, 0xFB, 0xFD, 0xA4, DISCARD_PADDING,
+                            0x8E, 0xC8}),
+}
+#: Unknown elements (or bytes of them) allowed between two audio packets: garbage
+#: after a valid header parses as a stream of such elements, each skipped.
+_MAX_UNKNOWN = 16
+_MAX_UNKNOWN_BYTES = 64 * 1024
 #: Master elements we descend into; every other element is read whole or skipped.
 _MASTERS = frozenset({SEGMENT, TRACKS, TRACK_ENTRY, AUDIO, CLUSTER, BLOCK_GROUP})
 #: Leaf elements whose content we need; the rest are skipped.
@@ -260,6 +286,8 @@ class WebmDemuxer:
         self._setup: CodecSetup | None = None
         self._group: list[bytes] = []  # frames of the Block in the open BlockGroup
         self._discard_ns = 0
+        self._unknown = 0  # unknown elements since the last audio packet
+        self._unknown_bytes = 0
 
     def feed(self, data: bytes) -> list[DemuxEvent]:
         events: list[DemuxEvent] = []
@@ -316,6 +344,7 @@ class WebmDemuxer:
             size, size_len = size_
             header = id_len + size_len
             self._close_unknown(eid, events)
+            self._check_known(eid, header + (0 if size == _UNKNOWN else size))
             start = self._base + pos + header
             if eid in _MASTERS:
                 if size == _UNKNOWN and eid not in (SEGMENT, CLUSTER):
@@ -355,6 +384,21 @@ class WebmDemuxer:
                 continue
             self._skip = size - avail
             return len(buf)
+
+    def _check_known(self, eid: int, length: int) -> None:
+        """Count an element the specification does not allow where it is; too many
+        since the last audio packet: not a WebM audio stream."""
+        parent = self._stack[-1].id if self._stack else None
+        if eid in _GLOBAL or eid in _CHILDREN.get(parent, frozenset()):
+            return
+        self._unknown += 1
+        self._unknown_bytes += length
+        if self._unknown > _MAX_UNKNOWN or self._unknown_bytes > _MAX_UNKNOWN_BYTES:
+            where = f"0x{parent:X}" if parent is not None else "the top level"
+            raise AudioError(
+                f"WebM stream holds {self._unknown} unknown elements ({self._unknown_bytes} "
+                f"bytes) in {where} since its last audio packet: not an audio stream"
+            )
 
     def _wanted(self, eid: int) -> bool:
         """Whether this leaf's content matters where it appears."""
@@ -488,3 +532,4 @@ class WebmDemuxer:
         for i, frame in enumerate(frames):
             if frame:
                 events.append(EncodedPacket(frame, trim_end=trim if i == len(frames) - 1 else 0))
+        self._unknown = self._unknown_bytes = 0

@@ -14,6 +14,13 @@ languages, for our local speakers), plus, per room our listeners follow, its
 transcript, status and the translation topics of their languages. We
 subscribe with No Local (our own publications are not echoed back) and
 Retain Handling 1 (retained messages only for a new subscription).
+
+Authenticity (server.mqtt.signing): with a cluster key every message is signed
+as it is sent, and a message from the broker reaches the hub only if it
+verifies; the others are dropped and counted (`on_rejected(reason)`). Without
+a cluster key the link publishes unsigned messages (for MQTT caption
+consumers) and subscribes to nothing: nothing from the broker can be told
+apart from a forgery, so no other replica's room is followed.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import socket
 import ssl
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import aiomqtt
@@ -43,6 +51,7 @@ from server.mqtt.messages import (
 )
 from server.mqtt.queue import PublishQueue
 from server.mqtt.settings import MqttSettings
+from server.mqtt.signing import Rejection, Signer, Verifier
 from server.protocol.messages import Event
 
 if TYPE_CHECKING:
@@ -52,10 +61,23 @@ log = logging.getLogger(__name__)
 
 
 class MqttLink:
-    def __init__(self, settings: MqttSettings, replica_id: str, hub: RoomHub | None = None) -> None:
+    def __init__(
+        self,
+        settings: MqttSettings,
+        replica_id: str,
+        hub: RoomHub | None = None,
+        *,
+        cluster_key: bytes | None = None,
+        on_rejected: Callable[[Rejection], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.replica_id = replica_id
         self.hub = hub
+        self._signer = Signer(cluster_key, replica_id) if cluster_key else None
+        self._verifier = Verifier(cluster_key) if cluster_key else None
+        self._on_rejected = on_rejected
+        #: messages dropped because they did not verify, by reason
+        self.rejected: dict[Rejection, int] = {}
         self.queue = PublishQueue(settings.queue_capacity)
         self.connects = 0
         self.connected = asyncio.Event()
@@ -243,6 +265,8 @@ class MqttLink:
     async def _publish(self, client: aiomqtt.Client, msg: Outgoing) -> None:
         props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         props.MessageExpiryInterval = msg.expiry_s
+        if self._signer is not None:
+            props.UserProperty = self._signer.sign(msg.topic, msg.payload, time.time())
         await client.publish(
             msg.topic, msg.payload, qos=msg.qos, retain=msg.retain, properties=props,
             timeout=self.settings.publish_timeout_s,
@@ -252,15 +276,22 @@ class MqttLink:
         async for message in client.messages:
             payload = message.payload
             data = payload if isinstance(payload, bytes) else str(payload or "").encode()
+            user = getattr(message.properties, "UserProperty", None) or []
             try:
-                self._on_message(str(message.topic), data, bool(message.retain))
+                self._on_message(str(message.topic), data, bool(message.retain), user)
             except Exception:
                 log.exception("MQTT: failed to handle a message on %s", message.topic)
 
-    def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
+    def _on_message(
+        self, topic: str, payload: bytes, retained: bool, user: list[tuple[str, str]]
+    ) -> None:
         hub = self.hub
         parsed = topics.parse(self.settings.prefix, topic)
-        if hub is None or parsed is None:
+        if hub is None or parsed is None or self._verifier is None:
+            return
+        rejection = self._verifier.check(topic, payload, user, time.time(), retained=retained)
+        if rejection is not None:
+            self._reject(rejection, topic)
             return
         if parsed.kind == "demand":
             if parsed.arg is not None:
@@ -270,7 +301,17 @@ class MqttLink:
         if event is not None:  # None: a cleared retained message, or junk
             hub.on_remote_event(parsed.room, event, retained=retained)
 
+    def _reject(self, reason: Rejection, topic: str) -> None:
+        count = self.rejected[reason] = self.rejected.get(reason, 0) + 1
+        if self._on_rejected is not None:
+            self._on_rejected(reason)
+        if count & (count - 1) == 0:  # the 1st, 2nd, 4th, 8th...: visible, never a flood
+            log.warning("MQTT: dropped a message on %s that does not verify (%s; %d so far)",
+                        topic, reason, count)
+
     def _desired(self) -> set[str]:
+        if self._verifier is None:
+            return set()  # nothing from the broker could be trusted
         prefix = self.settings.prefix
         wanted = {topics.all_demand(prefix)} if self.hub is not None else set()
         for room, langs in self._watch.items():

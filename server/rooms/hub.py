@@ -146,7 +146,10 @@ class RoomHub:
         self.rooms: dict[str, Room] = {}
         self.bridge: RoomBridge | None = None
         self._ids = itertools.count(1)
+        #: listeners disconnected for being too far behind ("slow_consumer")
         self.slow_disconnects = 0
+        #: partial and metrics events dropped from slow listeners' queues (Outbox policy)
+        self.dropped_events = 0
 
     @classmethod
     def for_services(cls, services: Services, replica_id: str) -> RoomHub:
@@ -401,6 +404,10 @@ class RoomHub:
             for listener in [x for x in room.listeners.values() if x.lang == lang]:
                 self._kick(listener, CLOSE_POLICY, exc.code, error_event(exc))
 
+    def kick(self, listener: Listener, code: int, reason: str, error: Event | None = None) -> None:
+        """Disconnect `listener` (after `error`, if any): its endpoint closes with `code`."""
+        self._kick(listener, code, reason, error)
+
     def _kick(self, listener: Listener, code: int, reason: str, error: Event | None = None) -> None:
         if listener.gone.is_set():
             return
@@ -421,10 +428,14 @@ class RoomHub:
     def _deliver(self, listener: Listener, event: Event) -> None:
         if listener.gone.is_set():
             return
+        outbox = listener.outbox
+        before = outbox.dropped
         try:
-            listener.outbox.put(listener.seq.stamp(dict(event)))
+            outbox.put(listener.seq.stamp(dict(event)))
         except SlowConsumer:
             self.slow_disconnects += 1
-            log.warning("room %s: listener %d too far behind, disconnecting", listener.room,
-                        listener.id)
+            log.warning("room %s: listener %d too far behind (%d partial events dropped for "
+                        "it), disconnecting", listener.room, listener.id, outbox.dropped)
             self._kick(listener, CLOSE_POLICY, "slow_consumer")
+        finally:
+            self.dropped_events += outbox.dropped - before

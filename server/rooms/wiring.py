@@ -17,6 +17,7 @@ from server.mqtt.settings import REPLICA_RE
 from server.rooms.hub import RoomHub, Speaker
 
 if TYPE_CHECKING:
+    from server.metrics import ServerMetrics
     from server.services import Services
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,11 @@ def resolve_replica_id(configured: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def rooms_running(services: Services) -> AsyncIterator[RoomHub]:
-    """A room hub for the server's lifetime, linked to MQTT when `mqtt_url` is set."""
+async def rooms_running(
+    services: Services, metrics: ServerMetrics | None = None
+) -> AsyncIterator[RoomHub]:
+    """A room hub for the server's lifetime, linked to MQTT when `mqtt_url` is set
+    (messages from the broker that do not verify are counted in `metrics`)."""
     from server.mqtt.link import MqttLink
     from server.mqtt.settings import MqttSettings
 
@@ -47,10 +51,20 @@ async def rooms_running(services: Services) -> AsyncIterator[RoomHub]:
     link: MqttLink | None = None
     if cfg.mqtt_url:
         settings = MqttSettings.from_url(cfg.mqtt_url)
-        link = MqttLink(settings, replica, hub)
+        key = cfg.security.cluster_key
+        link = MqttLink(
+            settings, replica, hub,
+            cluster_key=key.encode() if key else None,
+            on_rejected=(lambda reason: metrics.mqtt_rejected.inc(reason=reason))
+            if metrics is not None else None,
+        )
         hub.bridge = link
         await link.start()
         log.info("rooms: replica %s publishing to %s", replica, settings.describe())
+        if not key:
+            log.warning(
+                "rooms: no cluster key (--cluster-key-file or PARLEY_CLUSTER_KEY): this replica "
+                "publishes unsigned messages and follows no other replica's rooms")
     try:
         yield hub
     finally:

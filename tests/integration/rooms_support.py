@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
 import shutil
 import socket
@@ -140,6 +141,55 @@ def mosquitto(tmp: Path) -> Iterator[Mosquitto]:
         yield broker
     finally:
         broker.stop()
+
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+@contextlib.contextmanager
+def compose_broker(tmp: Path, parley_password: str, captions_password: str) -> Iterator[int]:
+    """The broker as deploy/compose.yaml runs it: deploy/mosquitto-entrypoint.sh hashes
+    the passwords, then mosquitto runs deploy/mosquitto.conf with deploy/mosquitto.acl;
+    only the address (a free loopback port) and the password file's place change.
+    Yields the port."""
+    port = free_port()
+    conf = (DEPLOY / "mosquitto.conf").read_text()
+    for old, new in (("listener 1883 0.0.0.0", f"listener {port} 127.0.0.1"),
+                     ("password_file /mosquitto/auth/passwd", f"password_file {tmp}/passwd"),
+                     ("acl_file /mosquitto/config/mosquitto.acl",
+                      f"acl_file {DEPLOY}/mosquitto.acl")):
+        assert old in conf, old
+        conf = conf.replace(old, new)
+    conf += "user root\n"  # (as root) stay root: pytest's temp dirs are private to it
+    (tmp / "mosquitto.conf").write_text(conf)
+    env = {
+        **os.environ,
+        "PATH": f"{os.environ.get('PATH', '')}:{Path(MOSQUITTO).parent}",
+        "MQTT_PARLEY_PASSWORD": parley_password,
+        "MQTT_CAPTIONS_PASSWORD": captions_password,
+        "MOSQUITTO_PASSWORD_FILE": str(tmp / "passwd"),
+        "MOSQUITTO_CONFIG": str(tmp / "mosquitto.conf"),
+    }
+    log_path = tmp / "mosquitto.log"
+    with open(log_path, "ab") as log:  # the child keeps its own copy
+        proc = subprocess.Popen(["sh", str(DEPLOY / "mosquitto-entrypoint.sh")], env=env,
+                                stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"mosquitto did not start: {log_path.read_text()}")
+            time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 # -- MQTT subscriber that survives broker restarts --------------------------------

@@ -265,3 +265,34 @@ def test_bad_mqtt_or_origin_settings_are_refused_before_the_models_load(
 ) -> None:
     assert main(["serve", "--port", "0", *flags]) == 2
     assert says in capsys.readouterr().err
+
+
+def test_the_cluster_key_comes_from_its_file_or_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("PARLEY_CLUSTER_KEY", raising=False)
+    monkeypatch.delenv("PARLEY_CLUSTER_KEY_FILE", raising=False)
+    assert serve_config().security.cluster_key is None
+    monkeypatch.setenv("PARLEY_CLUSTER_KEY", " from-the-environment-0123 ")
+    assert serve_config().security.cluster_key == "from-the-environment-0123"
+    path = tmp_path / "cluster.key"
+    path.write_text("from-the-file-0123456789\n")
+    cfg = serve_config("--cluster-key-file", str(path))
+    assert cfg.security.cluster_key == "from-the-file-0123456789"  # the file wins
+    assert "from-the-file" not in repr(cfg)  # never in a log line of the config
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    ("short", "at least 16 characters"),
+    ("", "is empty"),
+    (None, "No such file"),
+])
+@pytest.mark.usefixtures("models_must_not_load")
+def test_a_bad_cluster_key_is_refused_before_the_models_load(
+    tmp_path: Path, content: str | None, says: str, capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "cluster.key"
+    if content is not None:
+        path.write_text(content)
+    assert main(["serve", "--port", "0", "--cluster-key-file", str(path)]) == 2
+    assert says in capsys.readouterr().err

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from server.config import Limits
-from server.errors import OverloadedError, ParleyError
+from server.errors import OverloadedError, ParleyError, ProtocolError
 from server.limits import (
+    AddressCounter,
     ConnectionGuard,
     IdleTimer,
     LimitPolicy,
@@ -160,3 +161,70 @@ def test_guard_rate_limits_messages() -> None:
         g.on_message(0.0, audio=True)
     with pytest.raises(RateLimitedError):
         g.on_message(0.0, audio=True)
+
+
+def test_guard_start_deadline_is_not_extended_by_pre_start_traffic() -> None:
+    policy = LimitPolicy(message_rate=10, message_burst=10, idle_timeout_s=60,
+                         start_timeout_s=5)
+    g = ConnectionGuard(policy, now=0.0)
+    for t in (1.0, 2.0, 3.0, 4.0, 4.9):  # a byte now and then, all refused as not_started
+        g.on_message(t, audio=True)
+    assert g.time_left(4.9) == pytest.approx(0.1)
+    with pytest.raises(ParleyError) as exc:
+        g.on_message(5.0, audio=True)
+    assert exc.value.code == "idle_timeout" and exc.value.fatal
+    assert "no `start` within 5 s" in exc.value.message
+
+
+def test_guard_after_start_the_idle_timer_runs_from_the_start() -> None:
+    policy = LimitPolicy(idle_timeout_s=60, start_timeout_s=5)
+    g = ConnectionGuard(policy, now=0.0)
+    g.start_session(4.0)
+    assert g.started and g.time_left(4.0) == pytest.approx(60.0)
+    g.check(63.9)
+    with pytest.raises(ParleyError) as exc:
+        g.check(64.0)
+    assert exc.value.code == "idle_timeout"
+
+
+def test_guard_resumed_session_keeps_its_first_start_for_the_deadline() -> None:
+    policy = LimitPolicy(max_session_s=100, idle_timeout_s=60, start_timeout_s=5)
+    g = ConnectionGuard(policy, now=50.0)
+    g.start_session(51.0, started=10.0)
+    assert g.time_left(51.0) == pytest.approx(59.0)  # idle from now, session until 110
+    with pytest.raises(ParleyError) as exc:
+        g.check(110.0)
+    assert exc.value.code == "session_too_long"
+
+
+def test_guard_start_deadline_is_at_most_the_idle_timeout() -> None:
+    g = guard()  # idle 5 s, start timeout 5 s by default
+    assert g.time_left(0.0) == 5.0
+    short = ConnectionGuard(LimitPolicy(idle_timeout_s=2.0, start_timeout_s=5.0), now=0.0)
+    assert short.time_left(0.0) == 2.0
+
+
+def test_guard_refused_messages_before_start_have_a_small_allowance() -> None:
+    g = ConnectionGuard(LimitPolicy(pre_start_allowance=3), now=0.0)
+    for _ in range(3):
+        error = ProtocolError("audio before start", code="not_started")
+        assert g.refused_before_start(error) is error and not error.fatal
+    last = g.refused_before_start(ProtocolError("audio before start", code="not_started"))
+    assert last.code == "not_started" and last.fatal
+    assert "4 messages refused before `start`" in last.message
+
+
+def test_address_counter_caps_unauthenticated_connections_per_address() -> None:
+    c = AddressCounter(limit=2)
+    a = c.enter("10.0.0.1")
+    c.enter("10.0.0.1")
+    with pytest.raises(RateLimitedError) as exc:
+        c.enter("10.0.0.1")
+    assert exc.value.code == "rate_limited" and "10.0.0.1" in exc.value.message
+    c.enter("10.0.0.2")  # another address has its own slots
+    a.release()
+    a.release()  # idempotent
+    assert c.count("10.0.0.1") == 1
+    c.enter("10.0.0.1")
+    with pytest.raises(ValueError):
+        AddressCounter(0)

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import io
+import struct
 
 import av
 import numpy as np
 import pytest
 
+from server.audio.container import MAX_BYTES_WITHOUT_AUDIO
 from server.audio.decode import AudioSpec, make_decoder
 from server.errors import AudioError
 from tests.unit.audio.conftest import Encoder
-from tests.unit.audio.helpers import F32, SPEECH_WAV, best_lag, chunks, to_live_webm
+from tests.unit.audio.helpers import (
+    F32,
+    SPEECH_WAV,
+    UNKNOWN_SIZE,
+    best_lag,
+    chunks,
+    ebml_element,
+    ogg_page,
+    to_live_webm,
+)
 
 OPUS = ("-c:a", "libopus", "-b:a", "32k")
 LIVE_OGG = ("-page_duration", "100000")  # 100 ms pages, as a live recorder flushes them
@@ -151,3 +162,40 @@ def test_empty_stream_and_end_of_stream() -> None:
     assert decoder.flush().shape == (0,)
     with pytest.raises(AudioError, match="after the end"):
         decoder.feed(b"OggS")
+
+
+def _webm_head() -> bytes:
+    opus_head = b"OpusHead" + struct.pack("<BBHIhB", 1, 1, 312, 48000, 0, 0)
+    track = ebml_element(0xAE, ebml_element(0xD7, b"\x01") + ebml_element(0x83, b"\x02")
+                         + ebml_element(0x86, b"A_OPUS") + ebml_element(0x63A2, opus_head))
+    return (ebml_element(0x1A45DFA3, ebml_element(0x4282, b"webm")) + bytes.fromhex("18538067")
+            + UNKNOWN_SIZE + ebml_element(0x1654AE6B, track) + bytes.fromhex("1f43b675")
+            + UNKNOWN_SIZE)
+
+
+def _other_track_blocks(n: int) -> bytes:
+    block = ebml_element(0xA3, b"\x82\x00\x00\x80" + b"v" * 4000)  # track 2: skipped
+    return block * n
+
+
+@pytest.mark.parametrize("encoding", ["webm", "ogg"])
+def test_a_stream_of_anything_but_audio_is_bad_audio_after_a_bound(
+    encoded: Encoder, encoding: str,
+) -> None:
+    """Bytes that are not the track's audio (another track's packets, another logical
+    stream's pages) are skipped, but at most MAX_BYTES_WITHOUT_AUDIO of them in a row."""
+    decoder = make_decoder(AudioSpec.parse({"encoding": encoding}))
+    if encoding == "webm":
+        decoder.feed(_webm_head())
+        more = _other_track_blocks(16)
+    else:
+        real = encoded("ogg", *OPUS, *LIVE_OGG)
+        decoder.feed(real[:real.rfind(b"OggS", 0, 4096)])  # its headers and some audio
+        more = b"".join(ogg_page(0x5EED, seq, [b"t" * 4000]) for seq in range(16))
+    fed = 0
+    with pytest.raises(AudioError, match="without an audio packet") as info:
+        while fed < 4 * MAX_BYTES_WITHOUT_AUDIO:
+            decoder.feed(more)
+            fed += len(more)
+    assert info.value.code == "bad_audio"
+    assert MAX_BYTES_WITHOUT_AUDIO - len(more) <= fed <= MAX_BYTES_WITHOUT_AUDIO + len(more)

@@ -83,9 +83,26 @@ def test_one_byte_at_a_time_keeps_every_sample() -> None:
 
 
 def test_float_input_is_sanitized() -> None:
-    values = np.array([np.nan, np.inf, -np.inf, 1.5, -7.0, 0.25], dtype="<f4")
+    values = np.array([np.nan, np.inf, -np.inf, 1.5, -1.9, 0.25], dtype="<f4")
     out, _ = _decode(AudioSpec("pcm_f32le", 16000, 1), [values.tobytes()])
     np.testing.assert_array_equal(out, [0.0, 0.0, 0.0, 1.0, -1.0, 0.25])
+
+
+def test_absurd_float_samples_are_silence_not_a_full_scale_square() -> None:
+    values = np.array([1e30, -1e30, 3.0, -7.0, 2.0, 0.5, np.finfo(np.float32).max],
+                      dtype="<f4")
+    out, _ = _decode(AudioSpec("pcm_f32le", 16000, 1), [values.tobytes()])
+    np.testing.assert_array_equal(out, [0.0, 0.0, 0.0, 0.0, 1.0, 0.5, 0.0])
+
+
+def test_garbage_floats_at_another_rate_reach_the_pipeline_as_silence() -> None:
+    """Through the resampler and a stereo downmix: nothing but finite zeros comes out."""
+    rng = np.random.default_rng(7)
+    garbage = (rng.standard_normal(48000 * 2) * 1e30).astype("<f4")
+    garbage[::7] = np.nan
+    garbage[::11] = np.inf
+    both, _ = _decode(AudioSpec("pcm_f32le", 48000, 2), [garbage.tobytes()])
+    assert len(both) == 16000 and np.isfinite(both).all() and np.abs(both).max() < 1e-6
 
 
 def test_s16_extremes_map_into_minus_one_to_one() -> None:

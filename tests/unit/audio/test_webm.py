@@ -224,19 +224,31 @@ def test_random_garbage_is_rejected_at_once() -> None:
         WebmDemuxer().feed(np.random.default_rng(0).bytes(64))
 
 
-def test_garbage_after_a_valid_header_is_bounded(encoded: Encoder) -> None:
-    """Valid start, then noise: it must fail or be skipped, never buffered beyond the cap."""
+def test_garbage_after_a_valid_header_is_bad_audio_within_a_few_kib(encoded: Encoder) -> None:
+    """Valid start, then noise: it parses as elements the specification does not allow
+    there, each skipped; a run of them is refused, long before the buffer cap."""
     head = to_live_webm(encoded("webm", "-c:a", "libopus", "-b:a", "32k"))[:400]
     rng = np.random.default_rng(42)
-    for _ in range(20):
+    fed: list[int] = []
+    for _ in range(50):
         demuxer = WebmDemuxer(max_pending=65536)
-        try:
-            demuxer.feed(head)
-            for _ in range(64):
-                demuxer.feed(rng.bytes(4096))
-        except AudioError:
-            continue
+        demuxer.feed(head)
+        with pytest.raises(AudioError) as info:
+            for n in range(1, 257):
+                demuxer.feed(rng.bytes(256))
+                fed.append(n * 256)
+        assert info.value.code == "bad_audio"
         assert len(demuxer._buf) <= 65536
+    assert max(fed) < 64 * 1024
+
+
+def test_a_few_unknown_elements_between_packets_are_skipped() -> None:
+    unknown = ebml_element(0x4DBB, b"xx")  # a SeekHead child: not allowed in a Cluster
+    blocks = [unknown] * 16 + [_simple_block(1, b"a")] + [unknown] * 16 + [_simple_block(1, b"b")]
+    data = _live_stream(_track(1, 2, "A_OPUS", OPUS_HEAD), [blocks])
+    assert _packets(_demux([data])) == [b"a", b"b"]
+    with pytest.raises(AudioError, match="17 unknown elements"):
+        _demux([_live_stream(_track(1, 2, "A_OPUS", OPUS_HEAD), [[unknown] * 17])])
 
 
 def test_xiph_laced_codec_headers_round_trip_and_truncation() -> None:

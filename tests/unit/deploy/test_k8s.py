@@ -122,10 +122,47 @@ def test_config_names_are_known_to_the_cli() -> None:
     assert int(cm["PARLEY_PORT"]) == container()["ports"][0]["containerPort"]
 
 
-def test_mqtt_url_points_at_the_broker_service() -> None:
-    url = find("ConfigMap", "parley-config")["data"]["PARLEY_MQTT_URL"]
+def _env() -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container()["env"]}
+
+
+def test_mqtt_url_logs_in_to_the_broker_service() -> None:
+    env = _env()
+    assert "PARLEY_MQTT_URL" not in find("ConfigMap", "parley-config")["data"]
     svc = find("Service", "parley-mqtt")["spec"]
-    assert url == f"mqtt://parley-mqtt:{svc['ports'][0]['port']}"
+    assert env["PARLEY_MQTT_URL"]["value"] == (
+        f"mqtt://parley:$(MQTT_PARLEY_PASSWORD)@parley-mqtt:{svc['ports'][0]['port']}")
+    # Kubernetes expands $(VAR) only from variables defined before it.
+    names = [e["name"] for e in container()["env"]]
+    assert names.index("MQTT_PARLEY_PASSWORD") < names.index("PARLEY_MQTT_URL")
+    users = find("Secret", "parley-mqtt-users")
+    ref = env["MQTT_PARLEY_PASSWORD"]["valueFrom"]["secretKeyRef"]
+    assert ref["name"] == "parley-mqtt-users" and ref["key"] in users["stringData"]
+
+
+def test_replicas_sign_with_the_cluster_key_secret() -> None:
+    ref = _env()["PARLEY_CLUSTER_KEY"]["valueFrom"]["secretKeyRef"]
+    secret = find("Secret", ref["name"])
+    from server.cli import cluster_key
+
+    assert cluster_key(None, {"PARLEY_CLUSTER_KEY": secret["stringData"][ref["key"]]})
+
+
+def test_the_broker_runs_the_deploy_files_with_passwords_and_the_acl() -> None:
+    data = find("ConfigMap", "parley-mqtt")["data"]
+    for name, source in (("mosquitto.conf", "mosquitto.conf"), ("mosquitto.acl", "mosquitto.acl"),
+                         ("entrypoint.sh", "mosquitto-entrypoint.sh")):
+        assert data[name] == (DEPLOY / source).read_text(), f"{name} differs from deploy/{source}"
+    pod = find("Deployment", "parley-mqtt")["spec"]["template"]["spec"]
+    broker = pod["containers"][0]
+    assert broker["command"] == ["/bin/sh", "/mosquitto/config/entrypoint.sh"]
+    assert broker["envFrom"] == [{"secretRef": {"name": "parley-mqtt-users"}}]
+    users = find("Secret", "parley-mqtt-users")["stringData"]
+    assert set(users) == {"MQTT_PARLEY_PASSWORD", "MQTT_CAPTIONS_PASSWORD"}
+    mounts = {m["mountPath"]: m["name"] for m in broker["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert "emptyDir" in volumes[mounts["/mosquitto/auth"]]  # where the hashes are written
+    assert volumes[mounts["/mosquitto/config"]]["configMap"]["name"] == "parley-mqtt"
 
 
 def test_token_secret_is_a_valid_token_file(tmp_path: Path) -> None:

@@ -183,10 +183,13 @@ def test_a_slow_listener_is_disconnected_without_slowing_others() -> None:
     emit(transcript(0, False))  # slow: joined, speaker, partial (full)
     emit(transcript(0, False))  # the older partial is dropped for it
     assert slow.outbox.dropped == 1 and not slow.gone.is_set()
+    assert hub.dropped_events == 1 and hub.slow_disconnects == 0
     emit(transcript(0, True))  # replaces the other partial
+    assert hub.dropped_events == 2 and not slow.gone.is_set()
     emit(transcript(1, True))  # no room for a final: too far behind
     assert slow.gone.is_set() and slow.close_reason == "slow_consumer"
     assert slow.close_code == 1008 and hub.slow_disconnects == 1
+    assert hub.dropped_events == 2  # partials first, then the disconnect
     emit(transcript(2, True))
     assert len(put) == 5
     assert [e["segment"] for e in drain(fast) if e["type"] == "transcript"] == [0, 0, 0, 1, 2]
