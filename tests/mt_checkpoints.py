@@ -305,4 +305,6 @@ Builder = Callable[[Path, Path], Path]
 #: family -> (builder, checkpoint folder name, --pair for convert or None, target language)
 FAMILIES: dict[str, tuple[Builder, str, str | None, str]] = {
     "marian": (build_marian, "opus-mt-en-de", None, "de"),  # the pair from the folder name
+    "nllb": (build_nllb, "nllb-tiny", "en-fr", "fr"),
+    "m2m100": (build_m2m100, "m2m100-tiny", "en-es", "es"),
 }
