@@ -307,4 +307,5 @@ FAMILIES: dict[str, tuple[Builder, str, str | None, str]] = {
     "marian": (build_marian, "opus-mt-en-de", None, "de"),  # the pair from the folder name
     "nllb": (build_nllb, "nllb-tiny", "en-fr", "fr"),
     "m2m100": (build_m2m100, "m2m100-tiny", "en-es", "es"),
+    "llm": (build_qwen2, "qwen2-tiny", "en-pt", "pt"),
 }
