@@ -308,4 +308,6 @@ FAMILIES: dict[str, tuple[Builder, str, str | None, str]] = {
     "nllb": (build_nllb, "nllb-tiny", "en-fr", "fr"),
     "m2m100": (build_m2m100, "m2m100-tiny", "en-es", "es"),
     "llm": (build_qwen2, "qwen2-tiny", "en-pt", "pt"),
+    "mbart": (build_mbart50, "mbart50-tiny", "en-it", "it"),
+    "t5": (build_madlad, "madlad-tiny", "en-nl", "nl"),
 }
