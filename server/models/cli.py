@@ -165,6 +165,7 @@ def _list(models: Path, *, as_json: bool) -> int:
             {
                 "name": r.name,
                 "kind": r.kind,
+                "family": r.family,
                 "cached": r.cached,
                 "size": r.size,
                 "languages": r.languages,

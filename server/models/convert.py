@@ -197,12 +197,20 @@ def gguf_to_checkpoint(gguf: Path, dest: Path, say: Progress) -> Path:
     say(f"loading {gguf.name} with transformers (dequantizing GGUF)")
     try:
         kwargs = {"gguf_file": gguf.name}
-        model = transformers.AutoModelForCausalLM.from_pretrained(str(gguf.parent), **kwargs)
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), dtype="float32", **kwargs
+        )
         tokenizer = transformers.AutoTokenizer.from_pretrained(str(gguf.parent), **kwargs)
     except ImportError as exc:
         raise ModelError(f"reading GGUF needs the gguf package: pip install gguf ({exc})") from exc
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise ModelError(f"transformers cannot load {gguf}: {exc}") from exc
+    # The weights are dequantized now; only the flags say "gguf", and with them the model is
+    # not serializable and CTranslate2's loaders refuse its quantization_config.
+    if hasattr(model.config, "quantization_config"):
+        delattr(model.config, "quantization_config")
+    setattr(model, "hf_quantizer", None)  # noqa: B010 - torch types the attribute as a Module
+    setattr(model, "is_quantized", False)  # noqa: B010
     model.save_pretrained(dest)
     tokenizer.save_pretrained(dest)
     return dest
@@ -258,6 +266,20 @@ def _llm_prompt(src: Path, name: str, vocabulary: list[str]) -> LlmPrompt:
     if tok.eos_token and tok.eos_token not in stop:
         stop.append(str(tok.eos_token))
     return LlmPrompt(template=template, stop=tuple(stop))
+
+
+def convert_file(
+    gguf: Path, out: Path, *, name: str, options: ConvertOptions, say: Progress
+) -> Manifest:
+    """Convert a .gguf file into `out` (through a dequantized checkpoint next to it)."""
+    checkpoint = out.parent / f"{out.name}-checkpoint"
+    try:
+        gguf_to_checkpoint(gguf, checkpoint, say)
+        return convert_checkpoint(
+            checkpoint, out, name=name, label=gguf.name, options=options, say=say
+        )
+    finally:
+        shutil.rmtree(checkpoint, ignore_errors=True)
 
 
 def convert_checkpoint(
@@ -378,8 +400,9 @@ def convert(
                 "choose another --name or replace it with --force"
             )
         with _scratch(models, name) as work:
+            built = work / "model"
             if path.is_file() and path.suffix == ".gguf":
-                src = gguf_to_checkpoint(path.resolve(), work / "checkpoint", say)
+                manifest = convert_file(path.resolve(), built, name=name, options=opts, say=say)
             elif path.is_dir():
                 if not is_checkpoint_dir(path):
                     raise ModelError(
@@ -387,15 +410,16 @@ def convert(
                         "model_type and the weights); a CTranslate2 folder is served as it is: "
                         f"--mt-model {source}"
                     )
-                src = path.resolve()
+                manifest = convert_checkpoint(
+                    path.resolve(), built, name=name, label=source, options=opts, say=say
+                )
             elif path.exists():
                 raise ModelError(f"{source}: a file, but not a .gguf file")
             else:
                 src = download(source, work / "download", say)
-            built = work / "model"
-            manifest = convert_checkpoint(
-                src, built, name=name, label=source, options=opts, say=say
-            )
+                manifest = convert_checkpoint(
+                    src, built, name=name, label=source, options=opts, say=say
+                )
             manifest = dataclasses.replace(
                 manifest, source={**_origin(source), **manifest.source}
             )

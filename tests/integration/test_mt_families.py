@@ -124,6 +124,7 @@ def test_convert_writes_a_servable_manifest(
     )
     rows = {r["name"]: r for r in json.loads(listing.stdout)}
     assert rows[item.name]["cached"] and rows[item.name]["pairs"] == [["en", item.target]]
+    assert rows[item.name]["family"] == family
 
 
 def test_convert_again_is_a_no_op_and_a_clash_is_refused(
