@@ -12,8 +12,10 @@ the plumbing (manifests, language tokens, prompts, kept prefixes, events), never
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -23,7 +25,8 @@ from typing import Any
 
 import pytest
 
-from server.models.manifest import read_manifest
+from server.errors import ModelError
+from server.models.manifest import read_manifest, write_manifest
 from server.models.paths import models_dir as default_models_dir
 from server.models.resolve import resolve_mt
 from server.mt.generator import PromptModel, Seq2SeqModel
@@ -143,6 +146,28 @@ def test_convert_again_is_a_no_op_and_a_clash_is_refused(
         cwd=ROOT, env=env, capture_output=True, text=True, check=False,
     )
     assert clash.returncode == 1 and "already in" in clash.stderr and "--force" in clash.stderr
+    # `--mt-model CHECKPOINT_DIR` finds the conversion made from that folder.
+    info = resolve_mt(str(checkpoint), models_dir=item.root.parent)
+    assert info.path == item.root and info.kind == "marian"
+
+
+def test_mt_model_repo_id_finds_its_conversion(
+    converted: dict[str, Converted], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--mt-model ORG/NAME` after a conversion on another machine (its folder copied into
+    this models directory): served from the cache, no hub asked (offline here)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    item = converted["nllb"]
+    copied = tmp_path / "nllb-200-distilled-600M"
+    shutil.copytree(item.root, copied)
+    manifest = read_manifest(copied)
+    write_manifest(copied, dataclasses.replace(
+        manifest, name=copied.name, source={**manifest.source, "directory": None,
+                                            "repo": "facebook/nllb-200-distilled-600M"}))
+    info = resolve_mt("facebook/nllb-200-distilled-600M", models_dir=tmp_path)
+    assert info.path == copied and info.kind == "nllb" and info.pairs == (("en", "fr"),)
+    with pytest.raises(ModelError, match="cannot be reached"):  # not converted: the hub
+        resolve_mt("facebook/m2m100_418M", models_dir=tmp_path)
 
 
 def _recording(translator: Translator) -> list[dict[str, Any]]:
