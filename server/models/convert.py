@@ -202,7 +202,9 @@ def gguf_to_checkpoint(gguf: Path, dest: Path, say: Progress) -> Path:
         )
         tokenizer = transformers.AutoTokenizer.from_pretrained(str(gguf.parent), **kwargs)
     except ImportError as exc:
-        raise ModelError(f"reading GGUF needs the gguf package: pip install gguf ({exc})") from exc
+        raise ModelError(
+            f"reading GGUF needs gguf and accelerate: {CONVERT_EXTRA_HINT} ({exc})"
+        ) from exc
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise ModelError(f"transformers cannot load {gguf}: {exc}") from exc
     # The weights are dequantized now; only the flags say "gguf", and with them the model is
