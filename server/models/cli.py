@@ -1,8 +1,10 @@
-"""`parley models pull|list|path`: argparse glue for the lead's server/cli.py.
+"""`parley models pull|list|path|convert`: argparse glue for the lead's server/cli.py.
 
     parley models [--cache-dir DIR] [--models-dir DIR] [--quiet] pull NAME [NAME...] [--force]
     parley models list [--json]
     parley models path NAME
+    parley models convert SOURCE [--name NAME] [--pair SRC-TGT[,SRC-TGT...]]
+                                 [--quantization int8] [--force]
 
 Flags are mirrored by environment variables: --cache-dir PARLEY_CACHE_DIR, --models-dir
 PARLEY_MODELS_DIR, --quiet PARLEY_QUIET=1. The one-shot action switches (--force, --json) are
@@ -63,6 +65,28 @@ def add_models_parser(subparsers: argparse._SubParsersAction) -> None:  # type: 
     p_list.add_argument("--json", action="store_true", help="machine-readable output")
     p_path = sub.add_parser("path", help="print the directory of a cached model")
     p_path.add_argument("name", metavar="NAME")
+    p_conv = sub.add_parser(
+        "convert",
+        help="convert a Transformers translation model or LLM into the cache",
+        description="Convert a Transformers checkpoint (a local folder, a .gguf file, or a "
+        "Hugging Face repo id such as Helsinki-NLP/opus-mt-en-de, downloaded when online) "
+        "to CTranslate2 and add it to the model cache; serve it with --mt-model NAME. "
+        "Needs: pip install 'parley[convert]'.",
+    )
+    p_conv.add_argument("source", metavar="SOURCE", help="checkpoint folder, .gguf, or org/name")
+    p_conv.add_argument("--name", default=None, help="cache name (default: the folder or repo name)")
+    p_conv.add_argument(
+        "--pair",
+        default=None,
+        metavar="SRC-TGT",
+        help="language pair(s) to serve, e.g. en-de or en-de,en-fr (default: from the model)",
+    )
+    p_conv.add_argument(
+        "--quantization",
+        default="int8",
+        help="CTranslate2 weight type: int8 (default), int8_float16, float16, float32 ...",
+    )
+    p_conv.add_argument("--force", action="store_true", help="replace a cached model of that name")
 
 
 def models_dir_from_args(args: argparse.Namespace) -> Path:
@@ -88,6 +112,8 @@ def run_models(args: argparse.Namespace) -> int:
             return _list(models, as_json=args.json)
         if command == "path":
             return _path(args.name, models)
+        if command == "convert":
+            return _convert(args, models, quiet=quiet)
     except ModelError as exc:
         print(f"parley models {command}: {exc.message}", file=sys.stderr)
         return 1
@@ -112,6 +138,26 @@ def _pull(names: list[str], models: Path, *, force: bool, quiet: bool) -> int:
     return 1 if failed else 0
 
 
+def _convert(args: argparse.Namespace, models: Path, *, quiet: bool) -> int:
+    from server.models.convert import ConvertOptions, convert
+    from server.models.detect import parse_pairs_hint
+
+    options = ConvertOptions(
+        name=args.name,
+        pairs=parse_pairs_hint(args.pair) if args.pair else None,
+        quantization=args.quantization,
+        force=args.force,
+    )
+    root = convert(
+        args.source,
+        options,
+        models_dir=models,
+        progress=(lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr)),
+    )
+    print(root)
+    return 0
+
+
 def _list(models: Path, *, as_json: bool) -> int:
     rows = list_models(models_dir=models)
     if as_json:
@@ -119,6 +165,7 @@ def _list(models: Path, *, as_json: bool) -> int:
             {
                 "name": r.name,
                 "kind": r.kind,
+                "family": r.family,
                 "cached": r.cached,
                 "size": r.size,
                 "languages": r.languages,

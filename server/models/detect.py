@@ -165,8 +165,9 @@ def argos_pairs(package: Path) -> tuple[Pair, ...]:
 
 
 def mt_vocabulary(path: Path) -> list[str]:
-    """Target-side tokens of a CTranslate2 translation directory (JSON list or text lines)."""
-    for stem in ("shared_vocabulary", "target_vocabulary"):
+    """Target-side tokens of a CTranslate2 directory (JSON list or text lines); for a
+    decoder-only model (Generator) its one vocabulary."""
+    for stem in ("shared_vocabulary", "target_vocabulary", "vocabulary"):
         j = path / f"{stem}.json"
         if j.is_file():
             data = _read_json(j)

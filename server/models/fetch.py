@@ -13,6 +13,7 @@ Steps, each reported through `progress`:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import logging
 import os
@@ -207,12 +208,7 @@ def check_sizes(known: KnownModel, out: Path) -> None:
 def describe(known: KnownModel, out: Path) -> Manifest:
     """The manifest of a freshly assembled known model (languages read from its files)."""
     files = scan_files(out)
-    source = {
-        "packages": [
-            {"project": p.project, "version": p.version, "file": p.filename, "sha256": p.sha256}
-            for p in known.packages
-        ]
-    }
+    source = {"packages": describe_packages(known)}
     if known.kind == "asr":
         info = inspect_asr_dir(out, known.name)
         return Manifest(
@@ -241,6 +237,35 @@ def describe(known: KnownModel, out: Path) -> Manifest:
     )
 
 
+def _convert_assembled(
+    known: KnownModel, assembled: Path, work: Path, say: Progress
+) -> tuple[Path, Manifest]:
+    """Convert the assembled `known.convert_from` file; keep the other files beside it."""
+    from server.models.convert import ConvertOptions, convert_file
+
+    assert known.convert_from is not None
+    out = work / "converted"
+    manifest = convert_file(
+        assembled / known.convert_from,
+        out,
+        name=known.name,
+        options=ConvertOptions(name=known.name, pairs=known.pairs),
+        say=say,
+    )
+    for rel in known.sizes:
+        if rel != known.convert_from:
+            shutil.copyfile(assembled / rel, out / rel)
+    source = {"packages": describe_packages(known), **manifest.source}
+    return out, dataclasses.replace(manifest, files=scan_files(out), source=source)
+
+
+def describe_packages(known: KnownModel) -> list[dict[str, str]]:
+    return [
+        {"project": p.project, "version": p.version, "file": p.filename, "sha256": p.sha256}
+        for p in known.packages
+    ]
+
+
 def _pair_languages(pairs: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for s, t in pairs:
@@ -252,7 +277,7 @@ def _pair_languages(pairs: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- install
 
 
-def _normalize_modes(root: Path) -> None:
+def normalize_modes(root: Path) -> None:
     """Wheels store some files as 0600; make the cache readable like any other."""
     for dirpath, dirs, files in os.walk(root):
         for d in dirs:
@@ -338,9 +363,12 @@ def pull(
             built.mkdir()
             say(f"[{name}] assembling {len(known.sizes)} files")
             assemble(known, files, built, work, say)
-            manifest = describe(known, built)
+            if known.convert_from is not None:
+                built, manifest = _convert_assembled(known, built, work, say)
+            else:
+                manifest = describe(known, built)
             write_manifest(built, manifest)
-            _normalize_modes(built)
+            normalize_modes(built)
             install(built, target, work)
             say(f"[{name}] installed in {target} ({_mb(manifest.size)})")
         finally:
@@ -388,7 +416,7 @@ def import_argos_archive(archive: Path, *, models_dir: Path | None = None) -> Pa
                 source={"archive": archive.name, "sha256": digest},
             )
             write_manifest(package, manifest)
-            _normalize_modes(package)
+            normalize_modes(package)
             install(package, target, work)
         finally:
             shutil.rmtree(work, ignore_errors=True)

@@ -6,6 +6,7 @@ each model family wants.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -118,6 +119,35 @@ NLLB_CODES: dict[str, str] = {
 }
 
 
+#: ISO 639-1 -> English name, for LLM prompts ("Translate from English into German").
+LANGUAGE_NAMES: dict[str, str] = {
+    "af": "Afrikaans", "am": "Amharic", "ar": "Arabic", "az": "Azerbaijani",
+    "be": "Belarusian", "bg": "Bulgarian", "bn": "Bengali", "bs": "Bosnian",
+    "ca": "Catalan", "cs": "Czech", "cy": "Welsh", "da": "Danish", "de": "German",
+    "el": "Greek", "en": "English", "es": "Spanish", "et": "Estonian", "eu": "Basque",
+    "fa": "Persian", "fi": "Finnish", "fr": "French", "ga": "Irish", "gl": "Galician",
+    "gu": "Gujarati", "ha": "Hausa", "he": "Hebrew", "hi": "Hindi", "hr": "Croatian",
+    "hu": "Hungarian", "hy": "Armenian", "id": "Indonesian", "ig": "Igbo",
+    "is": "Icelandic", "it": "Italian", "ja": "Japanese", "jv": "Javanese",
+    "ka": "Georgian", "kk": "Kazakh", "km": "Khmer", "kn": "Kannada", "ko": "Korean",
+    "lb": "Luxembourgish", "lo": "Lao", "lt": "Lithuanian", "lv": "Latvian",
+    "mk": "Macedonian", "ml": "Malayalam", "mn": "Mongolian", "mr": "Marathi",
+    "ms": "Malay", "mt": "Maltese", "my": "Burmese", "ne": "Nepali", "nl": "Dutch",
+    "no": "Norwegian", "pa": "Punjabi", "pl": "Polish", "ps": "Pashto",
+    "pt": "Portuguese", "ro": "Romanian", "ru": "Russian", "si": "Sinhala",
+    "sk": "Slovak", "sl": "Slovenian", "so": "Somali", "sq": "Albanian",
+    "sr": "Serbian", "su": "Sundanese", "sv": "Swedish", "sw": "Swahili",
+    "ta": "Tamil", "te": "Telugu", "th": "Thai", "tl": "Tagalog", "tr": "Turkish",
+    "uk": "Ukrainian", "ur": "Urdu", "uz": "Uzbek", "vi": "Vietnamese", "xh": "Xhosa",
+    "yo": "Yoruba", "zh": "Chinese", "zu": "Zulu",
+}  # fmt: skip
+
+
+def language_name(code: str) -> str:
+    """English name of an ISO code for a prompt; the code itself where none is known."""
+    return LANGUAGE_NAMES.get(code, code)
+
+
 def check_source_language(info: AsrModelInfo, language: str | None) -> None:
     """`unsupported_language` unless `info` recognizes `language` (None: detect)."""
     if language is None or language in info.languages:
@@ -161,6 +191,43 @@ def m2m100_tokens_in(vocabulary: Iterable[str]) -> dict[str, str]:
             code = tok[2:-2]
             if code.isalpha() and code.islower():
                 out[code] = tok
+    return out
+
+
+_MBART_TOKEN = re.compile(r"^([a-z]{2})_[A-Z]{2}$")  # de_DE, en_XX
+_T5_TOKEN = re.compile(r"^<2([a-z]{2,3})>$")  # MADLAD-400: <2de>
+_MARIAN_TOKEN = re.compile(r"^>>([a-z]{2,3})<<$")  # multi-target OPUS-MT: >>de<< / >>deu<<
+_ISO3_TO_1 = {tok.split("_")[0]: iso for iso, tok in NLLB_CODES.items()}
+
+
+def mbart_tokens_in(vocabulary: Iterable[str]) -> dict[str, str]:
+    """ISO 639-1 -> mBART-50 language token ("de" -> "de_DE") found in `vocabulary`."""
+    out: dict[str, str] = {}
+    for tok in vocabulary:
+        m = _MBART_TOKEN.match(tok)
+        if m:
+            out.setdefault(m.group(1), tok)
+    return out
+
+
+def t5_tokens_in(vocabulary: Iterable[str]) -> dict[str, str]:
+    """ISO code -> MADLAD-400 target token ("de" -> "<2de>") found in `vocabulary`."""
+    out: dict[str, str] = {}
+    for tok in vocabulary:
+        m = _T5_TOKEN.match(tok)
+        if m:
+            out.setdefault(m.group(1), tok)
+    return out
+
+
+def marian_tokens_in(vocabulary: Iterable[str]) -> dict[str, str]:
+    """ISO code -> multi-target OPUS-MT token (">>de<<", or ">>deu<<" for "de")."""
+    out: dict[str, str] = {}
+    for tok in vocabulary:
+        m = _MARIAN_TOKEN.match(tok)
+        if m:
+            code = m.group(1)
+            out.setdefault(_ISO3_TO_1.get(code, code) if len(code) == 3 else code, tok)
     return out
 
 

@@ -26,6 +26,8 @@ class ModelRow:
     pairs: tuple[Pair, ...]
     path: Path | None  # the model directory when cached
     note: str = ""  # "not cached", "damaged: ...", "unavailable: ..."
+    #: Translation models: the family (marian, nllb, m2m100, mbart, t5, llm, argos).
+    family: str | None = None
 
 
 def _summary(languages: tuple[str, ...]) -> str:
@@ -45,6 +47,7 @@ def _row_from_manifest(root: Path, manifest: Manifest) -> ModelRow:
         translates_to_english=manifest.multilingual if asr else None,
         pairs=manifest.pairs,
         path=root,
+        family=manifest.mt_kind,
     )
 
 
@@ -105,7 +108,7 @@ def format_table(rows: list[ModelRow]) -> str:
     body = [
         (
             r.name,
-            r.kind,
+            f"mt/{r.family}" if r.family else r.kind,
             "yes" if r.cached else "no",
             _size(r.size),
             r.languages,

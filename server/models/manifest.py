@@ -1,8 +1,9 @@
 """`parley-model.json`: what a cached model directory holds and how to check it is whole.
 
-Every model directory Parley writes has one. It records the kind of model, its languages or
-pairs, where the CTranslate2 directory and SentencePiece files are inside it, where it came
-from, and every file with its size and sha256. A directory is "cached" only when its manifest
+Every model directory Parley writes has one. It records the kind of model (for translation
+models also the family: argos, marian, nllb, m2m100, mbart, t5, llm), its languages or pairs,
+the language tokens, where the CTranslate2 directory and the SentencePiece files or
+tokenizer.json are inside it, an LLM's prompt template, where it came from, and every file with its size and sha256. A directory is "cached" only when its manifest
 parses and every listed file is there with the listed size (the cheap check done at every
 start); `verify(deep=True)` also re-hashes.
 """
@@ -17,12 +18,11 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from server.errors import ModelError
-from server.models.types import MtKind
+from server.models.types import MT_KINDS, LlmPrompt, MtKind
 
 MANIFEST_NAME = "parley-model.json"
 FORMAT_VERSION = 1
 ModelKind = Literal["asr", "mt"]
-_MT_KINDS: tuple[MtKind, ...] = ("argos", "marian", "nllb", "m2m100")
 _HASH_CHUNK = 1 << 20
 
 
@@ -47,6 +47,8 @@ class Manifest:
     sp_source: str | None = None  # MT only, relative path
     sp_target: str | None = None  # MT only, relative path
     lang_tokens: dict[str, str] = field(default_factory=dict)
+    tokenizer: str | None = None  # MT only: a tokenizer.json, relative path
+    prompt: LlmPrompt | None = None  # MT family "llm" only
     #: Provenance: packages and their sha256, or the file / directory it was made from.
     source: dict[str, Any] = field(default_factory=dict)
 
@@ -69,6 +71,10 @@ class Manifest:
             data["sp_source"] = self.sp_source
             data["sp_target"] = self.sp_target
             data["lang_tokens"] = dict(self.lang_tokens)
+            if self.tokenizer is not None:
+                data["tokenizer"] = self.tokenizer
+            if self.prompt is not None:
+                data["prompt"] = {"template": self.prompt.template, "stop": list(self.prompt.stop)}
         data["model_subdir"] = self.model_subdir
         data["source"] = self.source
         data["files"] = {
@@ -88,7 +94,7 @@ class Manifest:
             if kind not in ("asr", "mt"):
                 raise ValueError(f"bad kind {kind!r}")
             mt_kind = data.get("mt_kind")
-            if kind == "mt" and mt_kind not in _MT_KINDS:
+            if kind == "mt" and mt_kind not in MT_KINDS:
                 raise ValueError(f"bad mt_kind {mt_kind!r}")
             files = {
                 str(p): FileEntry(size=int(e["size"]), sha256=str(e["sha256"]))
@@ -107,6 +113,8 @@ class Manifest:
                 sp_source=_opt_str(data.get("sp_source")),
                 sp_target=_opt_str(data.get("sp_target")),
                 lang_tokens={str(k): str(v) for k, v in dict(data.get("lang_tokens", {})).items()},
+                tokenizer=_opt_str(data.get("tokenizer")),
+                prompt=_prompt(data.get("prompt")),
                 source=dict(data.get("source", {})),
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -115,6 +123,14 @@ class Manifest:
 
 def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _prompt(value: Any) -> LlmPrompt | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("template"), str):
+        raise TypeError("prompt must be an object with a 'template' string")
+    return LlmPrompt(template=value["template"], stop=tuple(str(t) for t in value.get("stop", [])))
 
 
 def sha256_file(path: Path) -> str:

@@ -5,20 +5,23 @@ A spec is tried as, in order:
   2. the name of another cached model directory with a manifest ("argos-1f2e...");
   3. a local path: a model directory, or (MT) an `.argosmodel` file, unpacked into the cache;
      MT paths may carry the pair: "PATH#de-en" (or "PATH#en-de,en-fr" to narrow NLLB/M2M100);
-  4. (ASR only) a Hugging Face repo id "org/name", downloaded by faster-whisper. Never used in
-     tests; fails with a clear error when the hub cannot be reached.
+     (MT) a Transformers checkpoint folder is converted into the cache on first use;
+  4. a Hugging Face repo id "org/name": ASR, downloaded by faster-whisper; MT, downloaded and
+     converted into the cache on first use (server.models.convert), found there afterwards.
+     Never used in tests; fails at once with a clear error when the hub cannot be reached.
 A known name wins over a same-named directory in the working directory: write "./base".
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import re
 from pathlib import Path
 
 from server.errors import ModelError
 from server.models import paths
 from server.models.catalog import KNOWN_MODELS
+from server.models.convert import HUB_REPO_RE, ensure_converted, is_checkpoint_dir
 from server.models.detect import format_pairs, inspect_asr_dir, inspect_mt_dir, split_spec_hint
 from server.models.fetch import import_argos_archive
 from server.models.manifest import MANIFEST_NAME, Manifest, problems, read_manifest
@@ -26,7 +29,6 @@ from server.models.types import AsrModelInfo, MtModelInfo
 
 log = logging.getLogger(__name__)
 
-_HF_REPO_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _KIND_WORDS = {"asr": "a speech recognition model", "mt": "a translation model"}
 
 
@@ -74,16 +76,24 @@ def asr_info_from_manifest(root: Path, manifest: Manifest) -> AsrModelInfo:
 
 
 def mt_info_from_manifest(root: Path, manifest: Manifest) -> MtModelInfo:
-    if manifest.mt_kind is None or manifest.sp_source is None:
-        raise ModelError(f"{root / MANIFEST_NAME}: translation model without mt_kind/sp_source")
+    if manifest.mt_kind is None or (manifest.sp_source is None and manifest.tokenizer is None):
+        raise ModelError(
+            f"{root / MANIFEST_NAME}: translation model without mt_kind or tokenizer "
+            "(sp_source / tokenizer)"
+        )
+    if manifest.mt_kind == "llm" and manifest.prompt is None:
+        raise ModelError(f"{root / MANIFEST_NAME}: LLM translator without a prompt")
+    sp_source = root / manifest.sp_source if manifest.sp_source else None
     return MtModelInfo(
         name=manifest.name,
         kind=manifest.mt_kind,
         path=root / manifest.model_subdir,
-        sp_source=root / manifest.sp_source,
-        sp_target=root / (manifest.sp_target or manifest.sp_source),
+        sp_source=sp_source,
+        sp_target=root / manifest.sp_target if manifest.sp_target else sp_source,
         pairs=manifest.pairs,
         lang_tokens=dict(manifest.lang_tokens),
+        tokenizer=root / manifest.tokenizer if manifest.tokenizer else None,
+        prompt=manifest.prompt,
     )
 
 
@@ -101,7 +111,7 @@ def resolve_asr(spec: str, *, models_dir: Path | None = None) -> AsrModelInfo:
         return inspect_asr_dir(path.resolve(), spec)
     if path.exists():
         raise ModelError(f"{spec} is a file; a speech recognition model is a directory")
-    if _HF_REPO_RE.match(spec):
+    if HUB_REPO_RE.match(spec):
         return inspect_asr_dir(_hub_download(spec), spec)
     raise ModelError(
         f"unknown speech recognition model {spec!r}: not a known model "
@@ -140,6 +150,9 @@ def resolve_mt(spec: str, *, models_dir: Path | None = None) -> MtModelInfo:
         root = import_argos_archive(path.resolve(), models_dir=models)
         info = mt_info_from_manifest(root, read_manifest(root))
         return _renamed(info, path.name, hint)
+    if path.is_dir() and is_checkpoint_dir(path):
+        root = ensure_converted(base, models_dir=models)
+        return _renamed(mt_info_from_manifest(root, read_manifest(root)), root.name, hint)
     if path.is_dir():
         if (path / MANIFEST_NAME).is_file():
             try:
@@ -151,10 +164,13 @@ def resolve_mt(spec: str, *, models_dir: Path | None = None) -> MtModelInfo:
         return inspect_mt_dir(path.resolve(), base, hint)
     if path.exists():
         raise ModelError(f"{base} is neither a model directory nor an .argosmodel file")
+    if HUB_REPO_RE.match(base):
+        root = ensure_converted(base, models_dir=models)
+        return _renamed(mt_info_from_manifest(root, read_manifest(root)), root.name, hint)
     raise ModelError(
         f"unknown translation model {spec!r}: not a known model "
         f"({', '.join(n for n, m in KNOWN_MODELS.items() if m.kind == 'mt')}), "
-        "not a directory, not an .argosmodel file"
+        "not a directory, not an .argosmodel file, not a Hugging Face repo id (org/name)"
     )
 
 
@@ -172,12 +188,4 @@ def _renamed(info: MtModelInfo, name: str, hint: tuple[tuple[str, str], ...] | N
                 f"{name} translates {format_pairs(info.pairs)}, not {format_pairs(hint)}"
             )
         pairs = hint
-    return MtModelInfo(
-        name=name,
-        kind=info.kind,
-        path=info.path,
-        sp_source=info.sp_source,
-        sp_target=info.sp_target,
-        pairs=pairs,
-        lang_tokens=info.lang_tokens,
-    )
+    return dataclasses.replace(info, name=name, pairs=pairs)

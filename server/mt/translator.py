@@ -1,4 +1,10 @@
-"""One loaded CTranslate2 translation model (int8) with its SentencePiece model(s).
+"""One loaded CTranslate2 translation model (int8) with its tokenizer, of any family.
+
+Encoder-decoder families (Argos, Marian, NLLB, M2M100, mBART-50, T5/MADLAD) run on
+ctranslate2.Translator, decoder-only LLMs on ctranslate2.Generator with a prompt
+(server.mt.generator); how each family names its languages is in server.mt.families.
+Every family gets the same incremental behaviour: a request's `target_prefix` (the kept
+words of the previous partial translation) is forced as the start of the output.
 
 A `Translator` is loaded once per process and shared by every session and
 target language. Invariant: it is called from ONE thread only, the
@@ -18,22 +24,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import ctranslate2
-
 from server.errors import ModelError, UnsupportedError
 from server.models.types import MtModelInfo
+from server.mt.families import Framing, check_language_tokens, framing, output_noise
+from server.mt.generator import Item, PromptModel, RunOptions, Seq2SeqModel
 from server.mt.pieces import (
-    SPECIAL_TOKENS,
     PieceCodec,
+    TokenCodec,
+    TokenizerCodec,
     load_sentencepiece,
     load_target_vocabulary,
+    load_tokenizer,
 )
+from server.mt.prompts import fill, first_line
 from server.mt.requests import TranslationRequest, TranslationResult
 from server.mt.sentences import join_text, split_sentences
 
 logger = logging.getLogger(__name__)
 
-EOS = "</s>"
 _CLAUSE_PIECES = frozenset({",", "，", "、", ";", "；", ":", "：", "▁,", "▁，"})
 
 __all__ = ["TranslationRequest", "TranslationResult", "Translator", "TranslatorOptions"]
@@ -69,6 +77,8 @@ class _Unit:
     request: int
     source: list[str]
     prefix: list[str] | None
+    #: Tokens of the text itself (an LLM's `source` is the whole prompt): bounds the output.
+    length: int
 
 
 def _read_config(model_dir: Path) -> dict[str, Any]:
@@ -95,36 +105,27 @@ class Translator:
         model_dir = Path(info.path)
         if not (model_dir / "model.bin").is_file():
             raise ModelError(f"MT model {info.name!r}: no model.bin in {model_dir}")
-        try:
-            self._model = ctranslate2.Translator(
-                str(model_dir),
-                device=self.options.device,
-                compute_type=self.options.compute_type,
-                inter_threads=1,
-                intra_threads=threads,
-            )
-        except (RuntimeError, ValueError, OSError) as exc:
-            raise ModelError(f"cannot load MT model {info.name!r} from {model_dir}: {exc}") from exc
-        sp_source = load_sentencepiece(Path(info.sp_source))
-        sp_target = (
-            sp_source
-            if Path(info.sp_target) == Path(info.sp_source)
-            else load_sentencepiece(Path(info.sp_target))
+        check_language_tokens(info)
+        run = RunOptions(
+            self.options.device, self.options.compute_type, threads, self.options.beam_size
         )
-        self._codec = PieceCodec(sp_source, sp_target, load_target_vocabulary(model_dir))
+        self._model: Seq2SeqModel | PromptModel
+        if info.kind == "llm":
+            if info.prompt is None:
+                raise ModelError(f"LLM {info.name!r} has no prompt template")
+            self._model = PromptModel(info.name, model_dir, run, info.prompt.stop)
+        else:
+            self._model = Seq2SeqModel(info.name, model_dir, run)
+        self._codec = _load_codec(info, model_dir)
         config = _read_config(model_dir)
-        # Transformers-converted models (Marian, NLLB, M2M100) expect "</s>" at the end
-        # of the source but CTranslate2 adds it only when the config says so; Argos
-        # (OpenNMT-py) models are trained without it.
-        self._append_eos = info.kind != "argos" and not bool(config.get("add_source_eos"))
-        self._lang_token_values = frozenset(info.lang_tokens.values())
-        if info.needs_target_prefix:
-            missing = {lang for pair in info.pairs for lang in pair} - set(info.lang_tokens)
-            if missing:
-                raise ModelError(
-                    f"MT model {info.name!r} ({info.kind}) lacks language tokens for "
-                    f"{sorted(missing)}"
-                )
+        # Transformers-converted models expect "</s>" at the end of the source but
+        # CTranslate2 adds it only when the config says so; Argos (OpenNMT-py) models are
+        # trained without it.
+        self._source_eos = info.kind not in ("argos", "llm") and not bool(
+            config.get("add_source_eos")
+        )
+        self._noise = output_noise(info)
+        self._framings: dict[tuple[str, str], Framing] = {}
         logger.info(
             "loaded MT model %s (%s, %d pairs) on %s/%s, %d threads, beam %d",
             info.name,
@@ -169,39 +170,23 @@ class Translator:
         if not units:  # only blank texts: nothing for the model to do
             return [TranslationResult(text="", tokens=0) for _ in requests]
 
-        sources = [u.source for u in units]
-        prefixes: list[list[str] | None] | None = None
-        if any(u.prefix for u in units):
-            prefixes = [u.prefix or None for u in units]
-        longest = max(len(s) for s in sources)
+        longest = max(u.length for u in units)
         max_len = min(
             self.options.max_decoding_length,
             int(self.options.max_decoding_ratio * longest) + self.options.max_decoding_extra,
         )
-        if prefixes is not None:
-            longest_prefix = max(len(p) for p in prefixes if p is not None)
-            max_len = min(self.options.max_decoding_length, max(max_len, longest_prefix + 16))
-        try:
-            outputs = self._model.translate_batch(
-                sources,
-                target_prefix=prefixes,
-                beam_size=self.options.beam_size,
-                max_decoding_length=max_len,
-                max_input_length=0,  # sources are already cut to max_source_pieces
-                replace_unknowns=True,
-            )
-        except (RuntimeError, ValueError) as exc:
-            raise ModelError(f"MT model {self.name!r} failed: {exc}") from exc
+        prefixed = [len(u.prefix) for u in units if u.prefix]
+        if prefixed:
+            max_len = min(self.options.max_decoding_length, max(max_len, max(prefixed) + 16))
+        outputs = self._model.run([Item(u.source, u.prefix) for u in units], max_len)
 
         texts: list[list[str]] = [[] for _ in requests]
         tokens = [0] * len(requests)
         for unit, output in zip(units, outputs, strict=True):
-            pieces = [
-                p
-                for p in output.hypotheses[0]
-                if p not in SPECIAL_TOKENS and p not in self._lang_token_values
-            ]
+            pieces = [p for p in output if p not in self._noise]
             text = self._codec.decode_target(pieces)
+            if self.info.kind == "llm":
+                text = first_line(text)
             self._codec.remember(pieces, text)
             texts[unit.request].append(text)
             tokens[unit.request] += len(pieces)
@@ -221,6 +206,7 @@ class Translator:
             sentences = split_sentences(text)
         else:
             sentences = [text]
+        frame = self._framing(req.source, req.target)
         units: list[_Unit] = []
         for n, sentence in enumerate(sentences):
             for m, chunk in enumerate(self._chunks(self._codec.encode_source(sentence))):
@@ -228,7 +214,8 @@ class Translator:
                 if prefix_text and n == 0 and m == 0:
                     prefix = self._codec.encode_target_prefix(prefix_text)
                 units.append(
-                    _Unit(index, self._frame_source(chunk, req), self._frame_prefix(prefix, req))
+                    _Unit(index, self._model_input(frame, chunk, req), frame.target(prefix),
+                          len(chunk))
                 )
         return units
 
@@ -249,15 +236,30 @@ class Translator:
             chunks.append(pieces)
         return chunks
 
-    def _frame_source(self, pieces: list[str], req: TranslationRequest) -> list[str]:
-        framed = list(pieces)
-        if self.info.needs_target_prefix:
-            framed.insert(0, self.info.lang_tokens[req.source])
-        if self._append_eos:
-            framed.append(EOS)
-        return framed
+    def _framing(self, source: str, target: str) -> Framing:
+        key = (source, target)
+        if key not in self._framings:
+            self._framings[key] = framing(self.info, source, target, source_eos=self._source_eos)
+        return self._framings[key]
 
-    def _frame_prefix(self, prefix: list[str] | None, req: TranslationRequest) -> list[str] | None:
-        if self.info.needs_target_prefix:
-            return [self.info.lang_tokens[req.target], *(prefix or [])]
-        return prefix or None
+    def _model_input(self, frame: Framing, pieces: list[str], req: TranslationRequest) -> list[str]:
+        prompt = self.info.prompt
+        if prompt is None:
+            return frame.source(pieces)
+        text = self._codec.decode_target(pieces)  # a chunk of the sentence, as text
+        return self._codec.encode_source(fill(prompt, req.source, req.target, text))
+
+
+def _load_codec(info: MtModelInfo, model_dir: Path) -> TokenCodec:
+    """SentencePiece where the model has it, else its tokenizer.json."""
+    if info.sp_source is not None:
+        sp_source = load_sentencepiece(Path(info.sp_source))
+        sp_target = (
+            sp_source
+            if info.sp_target is None or Path(info.sp_target) == Path(info.sp_source)
+            else load_sentencepiece(Path(info.sp_target))
+        )
+        return PieceCodec(sp_source, sp_target, load_target_vocabulary(model_dir))
+    if info.tokenizer is not None:
+        return TokenizerCodec(load_tokenizer(Path(info.tokenizer)))
+    raise ModelError(f"MT model {info.name!r} has neither a SentencePiece model nor a tokenizer")

@@ -10,6 +10,7 @@ import sentencepiece as spm
 
 from server.errors import ModelError, UnsupportedError
 from server.models.types import MtModelInfo
+from server.mt.generator import Seq2SeqModel
 from server.mt.incremental import IncrementalOptions, IncrementalTranslator, TranslationEvent
 from server.mt.requests import TranslationRequest
 from server.mt.scheduler import SchedulerOptions, TranslationScheduler
@@ -202,7 +203,9 @@ def test_multilingual_framing_adds_language_tokens(zh_en_info: MtModelInfo) -> N
         lang_tokens={"zh": "__zh__", "en": "__en__"},
     )
     multi = Translator(info, TranslatorOptions(threads=2))
-    real = multi._model
+    runner = multi._model
+    assert isinstance(runner, Seq2SeqModel)
+    real = runner._model
     seen: dict[str, object] = {}
 
     class Recorder:
@@ -210,7 +213,7 @@ def test_multilingual_framing_adds_language_tokens(zh_en_info: MtModelInfo) -> N
             seen["source"], seen["prefix"] = source, kwargs["target_prefix"]
             return real.translate_batch(source, **kwargs)
 
-    multi._model = Recorder()
+    runner._model = Recorder()  # type: ignore[assignment]
     [result] = multi.translate_batch([zh("你好，世界。", prefix="Hello")])
     source = seen["source"][0]  # type: ignore[index]
     prefix = seen["prefix"][0]  # type: ignore[index]

@@ -33,7 +33,7 @@ def test_list_shows_known_models_not_cached(
     assert run_models(_parse("models", "--models-dir", str(tmp_path), "list")) == 0
     out = capsys.readouterr().out
     lines = {line.split()[0]: line for line in out.splitlines()[2:]}
-    assert set(lines) == {"tiny.en", "base", "small", "zh-en"}
+    assert set(lines) == {"tiny.en", "base", "small", "zh-en", "gemma3-270m"}
     assert "not cached" in lines["tiny.en"] and "unavailable" in lines["small"]
     assert "zh->en" in lines["zh-en"] and "99 languages" in lines["base"]
 

@@ -69,7 +69,7 @@ def test_problems_shallow_and_deep(tmp_path: Path) -> None:
         ("[]", "not a JSON object"),
         ('{"format": 2}', "unsupported format 2"),
         ('{"format": 1, "kind": "tts"}', "bad kind 'tts'"),
-        ('{"format": 1, "kind": "mt", "mt_kind": "t5"}', "bad mt_kind 't5'"),
+        ('{"format": 1, "kind": "mt", "mt_kind": "bert"}', "bad mt_kind 'bert'"),
         ('{"format": 1, "kind": "asr", "name": "x"}', "'files'"),
         ("{not json", "invalid model manifest"),
     ],
