@@ -17,12 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import numpy as np
 import pytest
 
 from benchmarks.data import build_stream, dutch_clips
 from clients.python.parley_client import ParleyClient
 from server.models import paths
+from server.protocol.schema import schema_for
 from tests.integration.conftest import ServerProcess, parley_serve
 from tests.integration.mt_checkpoints import build_marian, english_sentences, models_dir_with
 from tests.integration.rooms_support import Follower
@@ -89,6 +91,8 @@ def test_dutch_speech_reaches_german_through_whispers_english(
     assert ready["routes"]["de"] == {"via": "pivot", "through": "en",
                                      "legs": [WHISPER_LEG, EN_DE_LEG]}
     assert not got.of("error"), got.of("error")
+    for event in got.events:
+        jsonschema.validate(event, schema_for(event["type"]))
     finals = got.of("transcript", final=True)
     english = got.of("translation", final=True)
     german = [e for e in english if e["lang"] == "de"]
