@@ -25,7 +25,8 @@ prefix; the final translated once when the sentence ends). Measured:
 - final lag: from the end of the sentence's final transcript (`on_final`) to its final
   translation: the model time of the final plus any wait behind a partial in flight.
   p50 / p90; goal p90 <= 0.3 s for zh->en on 2 cores;
-also without prefix reuse, and with partials off (the lag floor: the final alone).
+also without prefix reuse, without a final taking the result of a partial that was
+the whole sentence (`IncrementalOptions.reuse_complete`), and with partials off.
 Agreement: final translations against the offline translation of the same text
 (exact share, chrF, BLEU); against human references where given (chrF, BLEU).
 """
@@ -44,7 +45,12 @@ from typing import Any
 
 from benchmarks.measure import erased_chars, summary
 from server.errors import ParleyError
-from server.mt.incremental import IncrementalOptions, IncrementalTranslator, StreamRequest
+from server.mt.incremental import (
+    IncrementalOptions,
+    IncrementalTranslator,
+    StreamRequest,
+    TranslationEvent,
+)
 from server.mt.requests import TranslationRequest
 from server.mt.scheduler import BatchTranslator, Dropped, TranslationScheduler
 from server.mt.sentences import uses_spaces
@@ -85,12 +91,15 @@ def erasure(shown: Sequence[str], language: str) -> tuple[int, int, int]:
 
 
 def normalized_erasure(runs: Sequence[Sequence[str]], language: str) -> dict[str, float | None]:
-    """Corpus NE: erased units over every run / units of every final (None: no final text)."""
+    """Corpus NE: erased units over every run / units of every final (None: no final text);
+    `ne_partials`: the part erased between partials, before the final revises them."""
     totals = [erasure(shown, language) for shown in runs if shown]
     erased, chars, final = (sum(t[k] for t in totals) for k in range(3))
+    before = sum(erasure(shown[:-1], language)[0] for shown in runs if shown)
     final_chars = sum(len(shown[-1]) for shown in runs if shown)
     return {"ne": round(erased / final, 4) if final else None,
-            "ne_chars": round(chars / final_chars, 4) if final_chars else None}
+            "ne_chars": round(chars / final_chars, 4) if final_chars else None,
+            "ne_partials": round(before / final, 4) if final else None}
 
 
 # -- throughput -------------------------------------------------------------------------
@@ -150,6 +159,7 @@ class SentenceRun:
     """One sentence revealed to the incremental translator: what a reader saw, and when."""
 
     shown: list[str] = field(default_factory=list)  # partial translations, then the final
+    stable: list[str] = field(default_factory=list)  # their `stable` prefixes, then the final
     final: str = ""
     final_lag_s: float | None = None
 
@@ -188,14 +198,18 @@ class _Driver:
             events = self.stream.on_failed(req, time.monotonic())
         else:
             events = self.stream.on_result(req, result, time.monotonic())
+        self.take(events)
+        self.pump()
+
+    def take(self, events: list[TranslationEvent]) -> None:
         for ev in events:
             self.run.shown.append(ev.text)
+            self.run.stable.append(ev.stable)
             if ev.final:
                 self.run.final = ev.text
                 if self.final_at is not None:
                     self.run.final_lag_s = time.monotonic() - self.final_at
                 self.done.set()
-        self.pump()
 
     async def finish(self) -> None:
         await self.done.wait()
@@ -213,49 +227,73 @@ def reveal_steps(sentence: str, language: str) -> list[str]:
     return [sentence[:n] for n in range(2, len(sentence) + 2, 2)]
 
 
+async def _one_sentence(sched: TranslationScheduler, sentence: str, pair: tuple[str, str],
+                        options: IncrementalOptions, step_s: float) -> SentenceRun:
+    stream = IncrementalTranslator(*pair, options)
+    run = SentenceRun()
+    driver = _Driver(stream, sched, run)
+    t0 = time.monotonic()
+    steps = reveal_steps(sentence, pair[0]) if options.partials else []
+    for k, text in enumerate(steps):
+        await asyncio.sleep(max(0.0, t0 + k * step_s - time.monotonic()))
+        stream.on_partial(text, time.monotonic())
+        driver.pump()
+    await asyncio.sleep(max(0.0, t0 + len(steps) * step_s - time.monotonic()))
+    driver.final_at = time.monotonic()
+    driver.take(stream.on_final(0, sentence, True, driver.final_at))
+    driver.pump()
+    await driver.finish()
+    return run
+
+
 async def incremental_runs(
     tr: BatchTranslator, sentences: Sequence[str], pair: tuple[str, str],
-    options: IncrementalOptions, step_s: float = 0.3,
-) -> list[SentenceRun]:
-    """Each sentence revealed in real time (`step_s` per step) through Parley's path."""
+    variants: dict[str, IncrementalOptions], step_s: float = 0.3,
+) -> dict[str, list[SentenceRun]]:
+    """Each sentence revealed in real time (`step_s` per step) through Parley's path, once
+    per variant, the variants one after another sentence by sentence: they see the same
+    background load, so their lags compare sentence by sentence."""
     sched = TranslationScheduler(tr)
     await sched.start()
-    runs: list[SentenceRun] = []
+    runs: dict[str, list[SentenceRun]] = {name: [] for name in variants}
     try:
         for sentence in sentences:
-            stream = IncrementalTranslator(*pair, options)
-            run = SentenceRun()
-            driver = _Driver(stream, sched, run)
-            t0 = time.monotonic()
-            steps = reveal_steps(sentence, pair[0]) if options.partials else []
-            for k, text in enumerate(steps):
-                await asyncio.sleep(max(0.0, t0 + k * step_s - time.monotonic()))
-                stream.on_partial(text, time.monotonic())
-                driver.pump()
-            await asyncio.sleep(max(0.0, t0 + len(steps) * step_s - time.monotonic()))
-            driver.final_at = time.monotonic()
-            stream.on_final(0, sentence, True, driver.final_at)
-            driver.pump()
-            await driver.finish()
-            runs.append(run)
+            for name, options in variants.items():
+                runs[name].append(await _one_sentence(sched, sentence, pair, options, step_s))
     finally:
         await sched.aclose()
     return runs
 
 
-def flicker(tr: BatchTranslator, sentences: Sequence[str], pair: tuple[str, str],
-            options: IncrementalOptions, step_s: float = 0.3) -> dict[str, Any]:
-    runs = asyncio.run(incremental_runs(tr, sentences, pair, options, step_s))
+def flicker(runs: Sequence[SentenceRun], target: str, options: IncrementalOptions
+            ) -> dict[str, Any]:
     lags = [r.final_lag_s for r in runs if r.final_lag_s is not None]
-    ne = normalized_erasure([r.shown for r in runs], pair[1])
+    ne = normalized_erasure([r.shown for r in runs], target)
+    stable = normalized_erasure([r.stable for r in runs], target)
+    promised = options.reuse_prefix and options.partials  # else `stable` is empty
     return {
         **ne,
+        # NE of a reader shown only each partial's `stable` prefix
+        "ne_stable": stable["ne"] if promised else None,
+        "ne_stable_partials": stable["ne_partials"] if promised else None,
         # the same as `ne_chars` (the name earlier results used)
         "erased_per_final_char": ne["ne_chars"],
         "partials_per_sentence": round(sum(len(r.shown) - 1 for r in runs) / len(runs), 2),
         "final_lag_s": summary(lags),
-        "finals": [r.final for r in runs],
     }
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float], resamples: int = 2000
+                      ) -> dict[str, Any]:
+    """Mean of a - b over paired values with a 95 % paired-bootstrap interval."""
+    import random
+
+    diffs = [x - y for x, y in zip(a, b, strict=True)]
+    rng = random.Random(0)
+    means = sorted(sum(rng.choices(diffs, k=len(diffs))) / len(diffs) for _ in range(resamples))
+    return {"mean": round(sum(diffs) / len(diffs), 4),
+            "ci95": [round(means[int(0.025 * resamples)], 4),
+                     round(means[int(0.975 * resamples) - 1], 4)], "n": len(diffs)}
 
 
 # -- the whole stage --------------------------------------------------------------------
@@ -293,17 +331,19 @@ def run_mt_stage(spec: str, sentences: Sequence[str], passes: int = 3,
     }
     offline = [r.text for r in tr.translate_batch(_requests(sentences, pair, 1))]
     variants = {"parley": IncrementalOptions(),
+                "no_final_reuse": IncrementalOptions(reuse_complete=False),
                 "no_prefix_reuse": IncrementalOptions(reuse_prefix=False),
                 "finals_only": IncrementalOptions(partials=False)}
-    out["flicker"] = {}
-    finals: list[str] = []
-    for name, options in variants.items():
-        say(f"flicker and lag: {name}")
-        result = flicker(tr, sentences, pair, options, step_s)
-        if name == "parley":
-            finals = result["finals"]
-        del result["finals"]
-        out["flicker"][name] = result
+    say("flicker and lag: " + ", ".join(variants))
+    runs = asyncio.run(incremental_runs(tr, sentences, pair, variants, step_s))
+    out["flicker"] = {name: flicker(runs[name], pair[1], variants[name]) for name in variants}
+    finals = [r.final for r in runs["parley"]]
+
+    def lags(name: str) -> list[float]:
+        return [r.final_lag_s or 0.0 for r in runs[name]]
+
+    out["final_lag_vs"] = {name: paired_difference(lags("parley"), lags(name))
+                           for name in variants if name != "parley"}
     out["agreement"] = {
         "exact": round(sum(a == b for a, b in zip(finals, offline, strict=True)) / len(finals), 3),
         **_scores(finals, offline, pair[1]),

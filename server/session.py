@@ -322,6 +322,7 @@ class Session:
                 "lang": ev.target,
                 "segment": ev.segment,
                 "text": ev.text,
+                "stable": ev.stable,
                 "source_segments": list(ev.source_segments),
                 "source_text": ev.source_text,
                 "start": round(ev.start, 3),

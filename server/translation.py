@@ -84,6 +84,8 @@ class TranslationEvent:
     arrival: float | None  # arrival of the audio the source text ends in
     #: Along a pivot: the English text this translation was made from.
     pivot_text: str | None = None
+    #: The prefix of `text` the next partial keeps (all of it for a final).
+    stable: str = ""
 
 
 def plan_translations(
@@ -190,10 +192,11 @@ class Translations:
             if target == PIVOT and self._english_leg() is not None:
                 stream.publish = False  # pivot targets still need the English leg
             else:
-                stream.core.close(now)
+                self._publish_all(stream, stream.core.close(now))
         leg = self._streams.get(PIVOT)
         if leg is not None and self._english_leg() is None and not leg.core.closed:
-            leg.core.close(now)  # the last pivot target is gone: so is the unpublished leg
+            # the last pivot target is gone: so is the unpublished leg
+            self._publish_all(leg, leg.core.close(now))
         self._pump()
 
     # -- transcript in -----------------------------------------------------------------
@@ -211,7 +214,7 @@ class Translations:
         now = time.monotonic()
         self._segments[ev.segment] = _SegmentInfo(ev.start, ev.end, arrival)
         for stream in self._transcript_streams():
-            stream.core.on_final(ev.segment, ev.text, True, now)
+            self._publish_all(stream, stream.core.on_final(ev.segment, ev.text, True, now))
         if isinstance(self._english_leg(), WhisperTranslate):
             self._whisper_queue.append(ev)
         self._pump()
@@ -219,14 +222,14 @@ class Translations:
     async def close(self) -> None:
         """Translate everything still pending (end of stream)."""
         now = time.monotonic()
-        for stream in self._streams.values():
+        for stream in list(self._streams.values()):
             if not stream.pivot:
-                stream.core.close(now)
+                self._publish_all(stream, stream.core.close(now))
         self._pump()
         await self._drain()
         now = time.monotonic()
-        for stream in self._streams.values():
-            stream.core.close(now)
+        for stream in list(self._streams.values()):
+            self._publish_all(stream, stream.core.close(now))
         self._pump()
         await self._drain()
         if self._timer is not None:
@@ -305,9 +308,13 @@ class Translations:
             if stream.core.closed:
                 continue
             if final:
-                stream.core.on_final(number, text, True, now)
+                self._publish_all(stream, stream.core.on_final(number, text, True, now))
             else:
                 stream.core.on_partial(text, now)
+
+    def _publish_all(self, stream: _Stream, events: list[StreamEvent], mt_s: float = 0.0) -> None:
+        for ev in events:
+            self._publish(stream, ev, mt_s)
 
     def _publish(self, stream: _Stream, ev: StreamEvent, mt_s: float) -> None:
         target = stream.core.target
@@ -339,6 +346,7 @@ class Translations:
             mt_s=mt_s,
             arrival=arrival,
             pivot_text=pivot_text,
+            stable=ev.stable,
         )
         if stream.publish:
             self._on_event(event)
@@ -393,8 +401,7 @@ class Translations:
             else:
                 events = stream.core.on_result(req, result, time.monotonic())
                 mt_s = result.mt_ms / 1000
-            for ev in events:
-                self._publish(stream, ev, mt_s)
+            self._publish_all(stream, events, mt_s)
         finally:
             self._pump()
 
@@ -423,6 +430,7 @@ class Translations:
                 via="whisper",
                 mt_s=timed.asr_s,
                 arrival=info.arrival if info else None,
+                stable=text,
             )
             if isinstance(self.plan.routes.get(PIVOT), WhisperTranslate):
                 self._on_event(event)

@@ -6,12 +6,12 @@ import asyncio
 import time
 from collections.abc import Sequence
 
-import pytest
-
 from benchmarks.mt_stage import (
     erasure,
+    flicker,
     incremental_runs,
     normalized_erasure,
+    paired_difference,
     reveal_steps,
     units,
 )
@@ -21,8 +21,8 @@ from server.mt.requests import TranslationRequest, TranslationResult
 
 def test_growing_text_erases_nothing() -> None:
     assert erasure(["I", "I went", "I went home"], "en") == (0, 0, 3)
-    assert normalized_erasure([["I", "I went", "I went home"]], "en") == {"ne": 0.0,
-                                                                        "ne_chars": 0.0}
+    assert normalized_erasure([["I", "I went", "I went home"]], "en") == {
+        "ne": 0.0, "ne_chars": 0.0, "ne_partials": 0.0}
 
 
 def test_each_step_erases_what_follows_the_common_prefix() -> None:
@@ -31,7 +31,8 @@ def test_each_step_erases_what_follows_the_common_prefix() -> None:
     shown = ["I go", "I went", "I went home", "We went home"]
     assert erasure(shown, "en") == (1 + 0 + 3, 2 + 0 + 11, 3)
     assert normalized_erasure([shown], "en") == {"ne": round(4 / 3, 4),
-                                                 "ne_chars": round(13 / 12, 4)}
+                                                 "ne_chars": round(13 / 12, 4),
+                                                 "ne_partials": round(1 / 3, 4)}
 
 
 def test_languages_without_spaces_count_characters() -> None:
@@ -43,8 +44,8 @@ def test_languages_without_spaces_count_characters() -> None:
 def test_the_corpus_is_normalized_by_all_finals_together() -> None:
     runs = [["a b", "a c"], ["x y z w"]]  # 1 word erased over 2 + 4 final words
     assert normalized_erasure(runs, "en")["ne"] == round(1 / 6, 4)
-    assert normalized_erasure([[""]], "en") == {"ne": None, "ne_chars": None}
-    assert normalized_erasure([], "en") == {"ne": None, "ne_chars": None}
+    assert normalized_erasure([[""]], "en")["ne"] is None
+    assert normalized_erasure([], "en") == {"ne": None, "ne_chars": None, "ne_partials": None}
 
 
 def test_a_recognizer_reveals_characters_or_words() -> None:
@@ -75,13 +76,26 @@ class Slow:
         return out
 
 
-@pytest.mark.parametrize("partials", [True, False])
-def test_runs_record_partials_finals_and_the_final_lag(partials: bool) -> None:
-    model = Slow(0.03)
+def test_runs_record_partials_finals_and_the_final_lag() -> None:
+    model = Slow(0.02)
+    variants = {"on": IncrementalOptions(partial_interval_s=0.05),
+                "off": IncrementalOptions(partials=False)}
     runs = asyncio.run(incremental_runs(
-        model, ["one two three four five six"], ("en", "de"),
-        IncrementalOptions(partials=partials, partial_interval_s=0.05), step_s=0.02))
-    (run,) = runs
-    assert run.final == "ONE TWO THREE FOUR FIVE SIX" and run.shown[-1] == run.final
-    assert (len(run.shown) > 1) is partials
-    assert run.final_lag_s is not None and 0.03 <= run.final_lag_s < 1.0
+        model, ["one two three four five six"], ("en", "de"), variants, step_s=0.1))
+    for name, partials in (("on", True), ("off", False)):
+        (run,) = runs[name]
+        assert run.final == "ONE TWO THREE FOUR FIVE SIX" and run.shown[-1] == run.final
+        assert run.stable[-1] == run.final and len(run.stable) == len(run.shown)
+        assert (len(run.shown) > 1) is partials
+        assert run.final_lag_s is not None and 0.0 <= run.final_lag_s < 2.0
+    assert runs["off"][0].final_lag_s >= 0.02  # its own model call
+    summary = flicker(runs["on"], "de", variants["on"])
+    assert summary["final_lag_s"]["n"] == 1 and summary["ne"] is not None
+    assert flicker(runs["off"], "de", variants["off"])["ne_stable"] is None
+
+
+def test_a_paired_difference_has_a_bootstrap_interval() -> None:
+    diff = paired_difference([1.0, 2.0, 3.0, 4.0], [0.5, 1.5, 2.5, 3.5])
+    assert diff == {"mean": 0.5, "ci95": [0.5, 0.5], "n": 4}
+    noisy = paired_difference([1.0, 0.0, 1.0, 0.0, 2.0], [0.0] * 5)
+    assert noisy["ci95"][0] < noisy["mean"] < noisy["ci95"][1]
