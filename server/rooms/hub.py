@@ -197,7 +197,8 @@ class RoomHub:
         entry = _LocalSpeaker(session, info)
         room.speakers[session.id] = entry
         self._kick_refused(room, self._sync_speaker(room, entry))
-        event = speaker_event(room_name, info)
+        # How each language is made, for listeners who joined before this speaker.
+        event = speaker_event(room_name, {**info, "routes": session.translations.describe_routes()})
         self._fanout(room, event)
         if self.bridge is not None:
             self.bridge.publish_status(room_name, session.id, self._wire(room_name, session.id, event))

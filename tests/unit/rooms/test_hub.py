@@ -154,7 +154,9 @@ def test_a_listener_waiting_before_the_speaker_gets_its_language_added() -> None
     sp = session()
     hub.attach_speaker("r", sp)
     assert sp.translations.routes == {"de": "mt"}
-    assert [e["type"] for e in drain(de)] == ["joined", "speaker"]
+    events = drain(de)
+    assert [e["type"] for e in events] == ["joined", "speaker"]
+    assert events[1]["routes"] == {"de": {"via": "mt", "model": "m"}}  # how de is made
 
 
 def test_unservable_and_unsupported_languages_are_refused() -> None:
