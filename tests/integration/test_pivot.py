@@ -187,3 +187,21 @@ def test_partials_follow_an_mt_english_leg(mt_pivot: ServerProcess) -> None:
     assert any(got.events.index(p) < first_final for p in partials)
     print(f"final lag: transcript {_lag(finals)}; de (pivot by MT) {_lag(german)}; "
           f"{len(partials)} partials for {len(german)} finals")
+
+
+def test_a_detected_language_is_routed_again(mt_pivot: ServerProcess) -> None:
+    # Before the language is known, German is promised through Whisper's English (that
+    # serves any language); once Dutch is detected, the Dutch->English model makes the
+    # English instead, and only an MT leg gives the pivot partials.
+    got = asyncio.run(stream_pcm(
+        mt_pivot.ws, _dutch(4), source_language=None, targets=("de",), realtime=1.0))
+    ready = got.events[0]
+    assert ready["routes"]["de"]["legs"] == [WHISPER_LEG, EN_DE_LEG]
+    assert not got.of("error"), got.of("error")
+    finals = got.of("transcript", final=True)
+    # (a first short segment may come before the language is detected: Whisper's English)
+    assert finals and finals[-1]["language"] == "nl"
+    german = got.of("translation", final=True)
+    assert german and all(e["via"] == "pivot" for e in german)
+    assert got.of("translation", final=False)
+    _covered_once(german, finals)
