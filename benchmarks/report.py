@@ -153,13 +153,18 @@ def markdown(results: dict[str, Any]) -> str:
                 for k, v in mt.items() if isinstance(v, dict) and "tokens_per_s" in v]
         out.append(_table(["path", "tokens/s", "x bare loop"], rows))
         fl = mt["flicker"]
+        names = {"parley": "Parley (prefix reuse)", "no_final_reuse": "final not from partial",
+                 "no_prefix_reuse": "no prefix reuse", "finals_only": "partials off"}
         out.append("")
         out.append(_table(
-            ["partial translations", "erased chars per final char", "partials per sentence"],
-            [["Parley (prefix reuse)", fl["parley"]["erased_per_final_char"],
-              fl["parley"]["partials_per_sentence"]],
-             ["no prefix reuse", fl["no_prefix_reuse"]["erased_per_final_char"],
-              fl["no_prefix_reuse"]["partials_per_sentence"]]]))
+            ["partial translations", "NE", "NE (chars)", "NE (stable)", "partials per sentence",
+             "final lag p50 (s)", "p90"],
+            [[names.get(k, k), v.get("ne"), v["erased_per_final_char"], v.get("ne_stable"),
+              v["partials_per_sentence"], v.get("final_lag_s", {}).get("p50"),
+              v.get("final_lag_s", {}).get("p90")] for k, v in fl.items()]))
+        for name, d in mt.get("final_lag_vs", {}).items():
+            out.append(f"\nFinal lag, Parley minus {names.get(name, name)}: {d['mean']:+.3f} s "
+                       f"(95 % CI {d['ci95'][0]:+.3f} to {d['ci95'][1]:+.3f}, {d['n']} sentences).")
         out.append(f"\nFinal translation = offline translation of the same text: "
                    f"{mt['agreement']['exact']:.0%} (chrF {mt['agreement']['chrf']}).")
     return "\n".join(out) + "\n"

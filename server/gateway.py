@@ -103,14 +103,13 @@ class Gateway:
 
     def _models(self) -> dict[str, object]:
         svc = self.services
+        routes = svc.describe_routes()
         return {
             **svc.describe_models(),
             "source_languages": list(svc.asr_info.languages),
             "translation_pairs": svc.describe_pairs(),
-            "targets": sorted(
-                {t for m in svc.describe_models()["mt"] for _, t in m["pairs"]}
-                | ({"en"} if svc.asr_info.can_translate_to_english else set())
-            ),
+            "routes": routes,
+            "targets": sorted({r["target"] for r in routes}),
             "protocol": 1,
         }
 

@@ -16,6 +16,7 @@ from server.models.types import AsrModelInfo, MtModelInfo
 from server.mt.incremental import IncrementalOptions
 from server.mt.requests import TranslationRequest, TranslationResult
 from server.mt.router import TranslationRouter
+from server.mt.routes import describe_available, route_json, route_table
 from server.mt.scheduler import TranslationScheduler
 from server.mt.translator import Translator, TranslatorOptions
 
@@ -88,9 +89,6 @@ class Services:
 
     # -- translation ---------------------------------------------------------
 
-    def mt_covers(self, source: str, target: str) -> bool:
-        return self.mt.covers(source, target)
-
     def mt_targets_any(self, target: str) -> bool:
         return any(t == target for _, t in self.mt.pairs)
 
@@ -101,10 +99,16 @@ class Services:
         return await self.mt.translate(request, priority="final" if final else "partial")
 
     def describe_pairs(self) -> str:
-        pairs = [f"{s}->{t}" for s, t in self.mt.pairs]
-        if self.asr_info.can_translate_to_english:
-            pairs.append("any->en (Whisper translate)")
-        return ", ".join(pairs) or "nothing (no translation model loaded)"
+        available = describe_available(self.asr_info, self.mt.pair_models)
+        return "nothing (no translation model loaded)" if available == "nothing" else available
+
+    def describe_routes(self) -> list[dict[str, Any]]:
+        """Every (source, target) this server serves and its route (`/v1/models`); source
+        "*" stands for every other language the recognizer speaks."""
+        return [
+            {"source": source, "target": target, **route_json(route)}
+            for source, target, route in route_table(self.asr_info, self.mt.pair_models)
+        ]
 
     def _batching(self) -> dict[str, Any]:
         """The batched engine's encoder windows and beam widths as chosen at start-up

@@ -21,6 +21,7 @@ import numpy as np
 from server.audio.decode import AudioDecoder, AudioSpec, make_decoder
 from server.errors import ModelError, ParleyError
 from server.latency import ArrivalClock
+from server.mt.routes import WhisperTranslate, english_leg
 from server.protocol.messages import Event, Sequencer, StartMessage
 from server.services import Services
 from server.streaming.events import AsrRequest, AsrResult, Decoded, Final, Partial
@@ -68,7 +69,9 @@ class Session:
         self._last_stage = _Stage(0.0, 0.0, 0.0)
         # Whisper's translate task re-reads final segments' audio; a room may add
         # such a target later (a listener's language), so rooms keep audio too.
-        keep_audio = "whisper" in plan.routes.values() or (
+        keep_audio = any(
+            isinstance(english_leg(route), WhisperTranslate) for route in plan.routes.values()
+        ) or (
             start.room is not None and services.asr_info.can_translate_to_english
         )
         self._ring = AudioRing(seconds=120.0 if keep_audio else 0.0)
@@ -96,6 +99,7 @@ class Session:
                 "source_language": self.start.source_language,
                 "target_languages": list(self.start.target_languages),
                 "translation": self.translations.describe(),
+                "routes": self.translations.describe_routes(),
                 "room": self.start.room,
                 "limits": svc.config.limits_dict(),
             }
@@ -318,11 +322,13 @@ class Session:
                 "lang": ev.target,
                 "segment": ev.segment,
                 "text": ev.text,
+                "stable": ev.stable,
                 "source_segments": list(ev.source_segments),
                 "source_text": ev.source_text,
                 "start": round(ev.start, 3),
                 "end": round(ev.end, 3),
                 "via": ev.via,
+                **({} if ev.pivot_text is None else {"pivot_text": ev.pivot_text}),
                 "latency_ms": latency,
                 "mt_ms": round(ev.mt_s * 1000, 1),
                 **self._stage_fields(),

@@ -8,6 +8,7 @@ import json
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import assert_never
 
 import numpy as np
 
@@ -21,11 +22,11 @@ from server.models.languages import check_source_language
 from server.models.resolve import resolve_asr, resolve_mt
 from server.models.types import AsrModelInfo, MtModelInfo
 from server.mt.requests import TranslationRequest
+from server.mt.routes import Direct, Pivot, Route, Transcript, WhisperTranslate, route_target
 from server.mt.translator import Translator, TranslatorOptions
 from server.protocol.messages import normalize_language
 from server.streaming.events import AsrRequest
 from server.streaming.words import Word, join_words
-from server.translation import route_target
 
 SAMPLE_RATE = 16000
 #: Audio taken before and after an unheard stretch when it is decoded again: Whisper
@@ -124,17 +125,40 @@ def translation_models(specs: list[str] | None) -> list[MtModelInfo]:
     return models
 
 
-def translation_model(
+def translation_route(
     info: AsrModelInfo, models: list[MtModelInfo], source: str | None, target: str
-) -> MtModelInfo | None:
-    """The MT model for source -> target, or None for Whisper's translate task, as the
-    server routes it (`route_target`: its errors too). With no source yet (to be
-    detected) any model into `target` will do."""
-    pairs = [pair for m in models for pair in m.pairs]
-    if route_target(info, pairs, source, target) == "whisper":
-        return None
-    return next(m for m in models
-                if (m.covers(source, target) if source else any(t == target for _, t in m.pairs)))
+) -> Route:
+    """How `target` is made from `source`, as the server routes it (`route_target`: its
+    errors too). With no source yet (to be detected) the route is provisional."""
+    pairs: dict[tuple[str, str], str] = {}
+    for model in models:
+        for pair in model.pairs:
+            pairs.setdefault(pair, model.name)
+    return route_target(info, pairs, source, target)
+
+
+def translate_offline(
+    route: Route, engine: Engine, audio: np.ndarray, result: OfflineResult, source: str,
+    models: list[MtModelInfo], compute_type: str,
+) -> str | None:
+    """The whole file's translation along `route` (a pivot: its English leg, then MT)."""
+    def mt(leg: Direct, text: str) -> str:
+        info = next(m for m in models if m.name == leg.model)
+        translator = Translator(info, TranslatorOptions(compute_type=compute_type))
+        return translator.translate_batch([TranslationRequest(text, leg.source, leg.target)])[0].text
+
+    match route:
+        case Transcript():
+            return None
+        case Direct():
+            return mt(route, result.text)
+        case WhisperTranslate():
+            return transcribe_audio(engine, audio, source, task="translate").text
+        case Pivot(first=first, second=second):
+            english = translate_offline(first, engine, audio, result, source, models, compute_type)
+            return mt(second, english or "")
+        case _:
+            assert_never(route)
 
 
 def speech_probabilities(audio: np.ndarray) -> np.ndarray:
@@ -162,20 +186,17 @@ def run_transcribe(args: argparse.Namespace) -> int:
     check_source_language(info, language)
     models = translation_models(args.mt_model) if target else []
     if target and target != language:
-        translation_model(info, models, language, target)
+        translation_route(info, models, language, target)
     opts = AsrOptions(compute_type=args.compute_type, workers=1, beam_size=args.beam)
     engine = WhisperEngine(info, opts)
     result = transcribe_audio(engine, audio, language)
     translation = None
     source = language or result.language
     if target and source and target != source:
-        mt = translation_model(info, models, source, target)
-        if mt is not None:
-            translator = Translator(mt, TranslatorOptions(compute_type=args.compute_type))
-            out = translator.translate_batch([TranslationRequest(result.text, source, target)])
-            translation = out[0].text
-        else:
-            translation = transcribe_audio(engine, audio, source, task="translate").text
+        route = translation_route(info, models, source, target)
+        translation = translate_offline(
+            route, engine, audio, result, source, models, args.compute_type
+        )
     result = replace(result, translation=translation)
     if args.json:
         print(json.dumps({

@@ -1,10 +1,26 @@
-"""A session's translations: which path serves each target, and the plumbing.
+"""A session's translations: which route serves each target, and the plumbing.
 
-Per target language a session translates either with a CTranslate2 model
-(`mt`: incremental, partials at a bounded rate, finals always) or, where no
-model covers the pair and the target is English, with Whisper's own
-`translate` task on each final segment's audio (`whisper`: finals only).
-Requests of one target run one at a time, so its events stay in order.
+Routes are chosen by `server.mt.routes.route_target` (direct MT, Whisper's
+translate task for English, or a pivot through English). At run time:
+- a direct target has an incremental translator fed by the transcript
+  (partials at a bounded rate, each sentence's final translated once);
+- English by Whisper re-decodes each final segment's audio (finals only);
+- a pivot target has an incremental en->target translator fed by the English
+  leg: the English partial translations become its partials, each English final
+  becomes one sentence of it, translated once.
+
+The English leg runs once per session: it is the route English itself takes,
+so English listeners and every pivot target share it. When no one listens in
+English it still runs, unpublished. Its finals come out in order (the
+incremental core's reorder buffer; Whisper translates one final at a time), so
+the pivot translators see English sentences in order.
+
+With the source language to be detected, the plan holds provisional routes;
+they are chosen again once the recognizer names the language (a target that
+turns out to be the spoken language is then served by the transcript).
+
+Closing finishes the legs that read the transcript first, then the pivot
+translators, so no English final is lost between the two.
 """
 
 from __future__ import annotations
@@ -12,32 +28,45 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Collection, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from server.errors import ModelError, ParleyError, UnsupportedError
-from server.models.languages import check_known_target
 from server.mt.incremental import IncrementalTranslator, StreamRequest
+from server.mt.incremental import TranslationEvent as StreamEvent
+from server.mt.routes import (
+    PIVOT,
+    Direct,
+    Pivot,
+    Route,
+    Transcript,
+    Via,
+    WhisperTranslate,
+    english_leg,
+    route_json,
+    route_target,
+)
 from server.mt.scheduler import Dropped
+from server.mt.sentences import join_text
 from server.streaming.events import AsrRequest, Final, Partial
 
 if TYPE_CHECKING:
-    from server.models.types import AsrModelInfo
     from server.services import Services
 
-log = logging.getLogger(__name__)
+__all__ = ["TranslationEvent", "TranslationPlan", "Translations", "plan_translations",
+           "route_target"]
 
-Via = Literal["mt", "whisper"]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class TranslationPlan:
     source: str | None
-    #: target -> path; an empty dict means no translation.
-    routes: dict[str, Via]
+    #: target -> route; an empty dict means no translation.
+    routes: dict[str, Route]
 
 
 @dataclass(frozen=True)
@@ -53,43 +82,22 @@ class TranslationEvent:
     via: Via
     mt_s: float
     arrival: float | None  # arrival of the audio the source text ends in
-
-
-def route_target(
-    asr: AsrModelInfo, pairs: Collection[tuple[str, str]], source: str | None, target: str
-) -> Via:
-    """How `target` is served from `source` (None: not yet detected, so any MT pair into
-    `target` will do, checked again once it is): an MT model covering the pair, else for
-    English Whisper's translate task; else `unsupported_language` / `unsupported_pair`.
-    `pairs`: every pair the loaded MT models cover. The server and `parley transcribe`
-    both route here."""
-    if source is not None and (source, target) in pairs:
-        return "mt"
-    if source is None and any(t == target for _, t in pairs):
-        return "mt"
-    if target == "en" and asr.can_translate_to_english:
-        return "whisper"
-    check_known_target(target)
-    available = [f"{s}->{t}" for s, t in pairs]
-    if asr.can_translate_to_english:
-        available.append(f"any->en (Whisper translate with {asr.name})")
-    raise UnsupportedError(
-        f"no model translates {source or 'any language'} -> {target}; "
-        f"available: {', '.join(available) or 'nothing'}",
-        code="unsupported_pair",
-    )
+    #: Along a pivot: the English text this translation was made from.
+    pivot_text: str | None = None
+    #: The prefix of `text` the next partial keeps (all of it for a final).
+    stable: str = ""
 
 
 def plan_translations(
     services: Services, source: str | None, targets: tuple[str, ...]
 ) -> TranslationPlan:
     """Decide how each target is served, or raise `unsupported_pair` now."""
-    routes: dict[str, Via] = {}
-    pairs = services.mt.pairs
+    routes: dict[str, Route] = {}
+    models = services.mt.pair_models
     for target in targets:
-        if source is not None and target == source:
-            continue  # the transcript already is in that language
-        routes[target] = route_target(services.asr_info, pairs, source, target)
+        route = route_target(services.asr_info, models, source, target)
+        if not isinstance(route, Transcript):  # the transcript already is in that language
+            routes[target] = route
     return TranslationPlan(source=source, routes=routes)
 
 
@@ -98,6 +106,24 @@ class _SegmentInfo:
     start: float
     end: float
     arrival: float | None
+
+
+@dataclass(frozen=True)
+class _English:
+    """An English-leg final as the pivot translators number it: what it came from."""
+
+    source_segments: tuple[int, ...]
+    source_text: str
+
+
+@dataclass(eq=False)
+class _Stream:
+    core: IncrementalTranslator
+    #: Its events go out as translations into `core.target` (an English leg that
+    #: only feeds pivots does not publish).
+    publish: bool
+    #: It translates the English leg (en -> target), not the transcript.
+    pivot: bool
 
 
 class Translations:
@@ -114,21 +140,29 @@ class Translations:
         self._on_event = on_event
         self._on_error = on_error
         self.audio_of = audio_of
-        self._streams: dict[str, IncrementalTranslator] = {}
-        self._retired: list[IncrementalTranslator] = []
+        self._models = services.mt.pair_models
+        self._source = plan.source
+        self._streams: dict[str, _Stream] = {}
+        self._retired: list[_Stream] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
-        self._whisper_busy: set[str] = set()
-        self._whisper_queue: dict[str, list[Final]] = {
-            t: [] for t, v in plan.routes.items() if v == "whisper"
-        }
+        self._whisper_queue: list[Final] = []
+        self._whisper_busy = False
         self._segments: dict[int, _SegmentInfo] = {}
+        self._english: dict[int, _English] = {}
+        self._english_partial: _English | None = None
         self._partial_arrival: float | None = None
         self._partial_span = (0.0, 0.0)
         self._aborted = False
 
+    # -- what is served, and how --------------------------------------------------------
     def describe(self) -> dict[str, str]:
-        return dict(self.plan.routes)
+        """target -> "mt" / "whisper" / "pivot" / "transcript"."""
+        return {t: r.via for t, r in self.plan.routes.items()}
+
+    def describe_routes(self) -> dict[str, dict[str, Any]]:
+        """target -> the route in its wire form (`server.mt.routes.route_json`)."""
+        return {t: route_json(r) for t, r in self.plan.routes.items()}
 
     def add_target(self, target: str, language: str | None = None) -> Via:
         """Start translating into `target` from now on (a room listener asked for it).
@@ -136,82 +170,68 @@ class Translations:
         Raises UnsupportedError(code="unsupported_pair") if nothing can serve it.
         Returns how it is served. Adding a target already served is a no-op.
         """
+        self._detect(language)
         if target in self.plan.routes:
-            return self.plan.routes[target]
-        source = self.plan.source or language
-        extra = plan_translations(self.services, source, (target,))
-        if not extra.routes:
+            return self.plan.routes[target].via
+        route = route_target(self.services.asr_info, self._models, self._source, target)
+        if isinstance(route, Transcript):
             raise UnsupportedError(
                 f"{target!r} is the source language: follow the transcript", code="unsupported_pair"
             )
-        via = extra.routes[target]
-        self.plan.routes[target] = via
-        if via == "whisper":
-            self._whisper_queue.setdefault(target, [])
-        return via
+        self.plan.routes[target] = route
+        return route.via
 
     def remove_target(self, target: str) -> None:
         """Stop translating into `target` (its last listener left). Pending finals still go out."""
-        via = self.plan.routes.pop(target, None)
+        route = self.plan.routes.pop(target, None)
+        if route is None:
+            return
+        now = time.monotonic()
         stream = self._streams.get(target)
-        if via == "mt" and stream is not None and not stream.closed:
-            stream.close(time.monotonic())
-            self._pump()
+        if stream is not None and not stream.core.closed:
+            if target == PIVOT and self._english_leg() is not None:
+                stream.publish = False  # pivot targets still need the English leg
+            else:
+                self._publish_all(stream, stream.core.close(now))
+        leg = self._streams.get(PIVOT)
+        if leg is not None and self._english_leg() is None and not leg.core.closed:
+            # the last pivot target is gone: so is the unpublished leg
+            self._publish_all(leg, leg.core.close(now))
+        self._pump()
 
-    def _stream(self, target: str, language: str | None) -> IncrementalTranslator | None:
-        stream = self._streams.get(target)
-        if stream is not None and stream.closed:
-            # The target was removed and added again: the old stream finishes its finals.
-            self._retired.append(self._streams.pop(target))
-            stream = None
-        if stream is None:
-            source = self.plan.source or language
-            if source is None or source == target:
-                return None
-            if not self.services.mt_covers(source, target):
-                self._on_error(
-                    UnsupportedError(
-                        f"detected language {source!r}: no model translates {source} -> {target}",
-                        code="unsupported_pair",
-                    )
-                )
-                self.plan.routes.pop(target, None)
-                return None
-            stream = IncrementalTranslator(source, target, self.services.config_mt_incremental())
-            self._streams[target] = stream
-        return stream
-
+    # -- transcript in -----------------------------------------------------------------
     def on_partial(self, ev: Partial, language: str | None, arrival: float | None) -> None:
+        self._detect(language)
         now = time.monotonic()
         self._partial_arrival = arrival
         self._partial_span = (ev.start, ev.end)
-        for target, via in list(self.plan.routes.items()):
-            if via == "mt":
-                stream = self._stream(target, language)
-                if stream is not None:
-                    stream.on_partial(ev.text, now)
+        for stream in self._transcript_streams():
+            stream.core.on_partial(ev.text, now)
         self._pump()
 
     def on_final(self, ev: Final, arrival: float | None) -> None:
+        self._detect(ev.language)
         now = time.monotonic()
         self._segments[ev.segment] = _SegmentInfo(ev.start, ev.end, arrival)
-        for target, via in list(self.plan.routes.items()):
-            if via == "mt":
-                stream = self._stream(target, ev.language)
-                if stream is not None:
-                    stream.on_final(ev.segment, ev.text, True, now)
-            else:
-                self._whisper_queue[target].append(ev)
+        for stream in self._transcript_streams():
+            self._publish_all(stream, stream.core.on_final(ev.segment, ev.text, True, now))
+        if isinstance(self._english_leg(), WhisperTranslate):
+            self._whisper_queue.append(ev)
         self._pump()
 
     async def close(self) -> None:
         """Translate everything still pending (end of stream)."""
         now = time.monotonic()
-        for stream in self._streams.values():
-            stream.close(now)
+        for stream in list(self._streams.values()):
+            if not stream.pivot:
+                self._publish_all(stream, stream.core.close(now))
         self._pump()
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._drain()
+        now = time.monotonic()
+        for stream in list(self._streams.values()):
+            self._publish_all(stream, stream.core.close(now))
+        self._pump()
+        await self._drain()
         if self._timer is not None:
             self._timer.cancel()
 
@@ -222,22 +242,133 @@ class Translations:
         if self._timer is not None:
             self._timer.cancel()
 
+    # -- routes --------------------------------------------------------------------------
+    def _detect(self, language: str | None) -> None:
+        """The recognizer named the spoken language: route every target again from it."""
+        if self._source is not None or not language:
+            return
+        self._source = language
+        models, asr = self._models, self.services.asr_info
+        for target in list(self.plan.routes):
+            try:
+                self.plan.routes[target] = route_target(asr, models, language, target)
+            except UnsupportedError as exc:
+                self._on_error(
+                    UnsupportedError(f"detected language {language!r}: {exc.message}",
+                                     code="unsupported_pair")
+                )
+                del self.plan.routes[target]
+
+    def _english_leg(self) -> Direct | WhisperTranslate | None:
+        """How English is made for this session's targets (None: no target needs it)."""
+        for route in self.plan.routes.values():
+            leg = english_leg(route)
+            if leg is not None:
+                return leg
+        return None
+
+    def _stream(self, target: str, source: str, *, pivot: bool) -> _Stream:
+        stream = self._streams.get(target)
+        if stream is not None and stream.core.closed:
+            # The target was removed and added again: the old stream finishes its finals.
+            self._retired.append(self._streams.pop(target))
+            stream = None
+        if stream is None:
+            core = IncrementalTranslator(source, target, self.services.config_mt_incremental())
+            stream = self._streams[target] = _Stream(core, publish=True, pivot=pivot)
+        stream.publish = target in self.plan.routes
+        return stream
+
+    def _transcript_streams(self) -> list[_Stream]:
+        """The translators fed by the transcript: direct targets and an English leg by MT."""
+        source = self._source
+        if source is None:
+            return []  # a direct model needs to know what it translates from
+        targets = {t for t, r in self.plan.routes.items() if isinstance(r, Direct)}
+        if isinstance(self._english_leg(), Direct):
+            targets.add(PIVOT)
+        return [self._stream(t, source, pivot=False) for t in sorted(targets)]
+
+    def _pivot_streams(self) -> list[_Stream]:
+        return [
+            self._stream(t, PIVOT, pivot=True)
+            for t, r in sorted(self.plan.routes.items())
+            if isinstance(r, Pivot)
+        ]
+
+    # -- the English leg out, pivots in ------------------------------------------------------
+    def _feed_pivots(self, final: bool, text: str, english: _English) -> None:
+        now = time.monotonic()
+        if final:
+            number = len(self._english)
+            self._english[number] = english
+        else:
+            self._english_partial = english
+        for stream in self._pivot_streams():
+            if stream.core.closed:
+                continue
+            if final:
+                self._publish_all(stream, stream.core.on_final(number, text, True, now))
+            else:
+                stream.core.on_partial(text, now)
+
+    def _publish_all(self, stream: _Stream, events: list[StreamEvent], mt_s: float = 0.0) -> None:
+        for ev in events:
+            self._publish(stream, ev, mt_s)
+
+    def _publish(self, stream: _Stream, ev: StreamEvent, mt_s: float) -> None:
+        target = stream.core.target
+        pivot_text = None
+        segments, source_text = ev.source_segments, ev.source_text
+        if stream.pivot:
+            pivot_text = ev.source_text
+            if ev.final:
+                came_from = [self._english[n] for n in ev.source_segments if n in self._english]
+            else:
+                came_from = [self._english_partial] if self._english_partial else []
+            segments = tuple(s for e in came_from for s in e.source_segments)
+            source_text = join_text([e.source_text for e in came_from], self._source or PIVOT)
+        segs = [self._segments[s] for s in segments if s in self._segments]
+        if ev.final and segs:
+            start, end, arrival = segs[0].start, segs[-1].end, segs[-1].arrival
+        else:
+            (start, end), arrival = self._partial_span, self._partial_arrival
+        event = TranslationEvent(
+            target=target,
+            final=ev.final,
+            segment=ev.sentence,
+            text=ev.text,
+            source_segments=segments,
+            source_text=source_text,
+            start=start,
+            end=end,
+            via="pivot" if stream.pivot else "mt",
+            mt_s=mt_s,
+            arrival=arrival,
+            pivot_text=pivot_text,
+            stable=ev.stable,
+        )
+        if stream.publish:
+            self._on_event(event)
+        if target == PIVOT and not stream.pivot:
+            self._feed_pivots(ev.final, ev.text, _English(segments, source_text))
+
+    # -- requests ----------------------------------------------------------------------
     def _pump(self) -> None:
         if self._aborted:
             return
         now = time.monotonic()
         wake: float | None = None
-        self._retired = [r for r in self._retired if not r.done]
-        for target, stream in [*self._streams.items(), *((r.target, r) for r in self._retired)]:
-            while (req := stream.next_request(now)) is not None:
-                self._spawn(self._run_mt(target, stream, req))
-            due = stream.next_deadline(now)
+        self._retired = [r for r in self._retired if not r.core.done]
+        for stream in [*self._streams.values(), *self._retired]:
+            while (req := stream.core.next_request(now)) is not None:
+                self._spawn(self._run_mt(stream, req))
+            due = stream.core.next_deadline(now)
             if due is not None:
                 wake = due if wake is None else min(wake, due)
-        for target, queue in self._whisper_queue.items():
-            if queue and target not in self._whisper_busy:
-                self._whisper_busy.add(target)
-                self._spawn(self._run_whisper(target, queue.pop(0)))
+        if self._whisper_queue and not self._whisper_busy:
+            self._whisper_busy = True
+            self._spawn(self._run_whisper(self._whisper_queue.pop(0)))
         if wake is not None and self._timer is None:
             # A rate-limited partial is due later: wake up then, no polling.
             loop = asyncio.get_running_loop()
@@ -252,45 +383,29 @@ class Translations:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run_mt(self, target: str, stream: IncrementalTranslator, req: StreamRequest) -> None:
+    async def _drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _run_mt(self, stream: _Stream, req: StreamRequest) -> None:
         try:
             try:
                 result = await self.services.translate(req, final=req.final)
             except Dropped:
-                events = stream.on_failed(req, time.monotonic())
+                events = stream.core.on_failed(req, time.monotonic())
                 mt_s = 0.0
             except ParleyError as exc:
                 self._on_error(exc)
-                events = stream.on_failed(req, time.monotonic())
+                events = stream.core.on_failed(req, time.monotonic())
                 mt_s = 0.0
             else:
-                events = stream.on_result(req, result, time.monotonic())
+                events = stream.core.on_result(req, result, time.monotonic())
                 mt_s = result.mt_ms / 1000
-            for ev in events:
-                segs = [self._segments[s] for s in ev.source_segments if s in self._segments]
-                if ev.final and segs:
-                    start, end, arrival = segs[0].start, segs[-1].end, segs[-1].arrival
-                else:
-                    (start, end), arrival = self._partial_span, self._partial_arrival
-                self._on_event(
-                    TranslationEvent(
-                        target=target,
-                        final=ev.final,
-                        segment=ev.sentence,
-                        text=ev.text,
-                        source_segments=ev.source_segments,
-                        source_text=ev.source_text,
-                        start=start,
-                        end=end,
-                        via="mt",
-                        mt_s=mt_s,
-                        arrival=arrival,
-                    )
-                )
+            self._publish_all(stream, events, mt_s)
         finally:
             self._pump()
 
-    async def _run_whisper(self, target: str, final: Final) -> None:
+    async def _run_whisper(self, final: Final) -> None:
         try:
             if self.audio_of is None:
                 return
@@ -303,21 +418,24 @@ class Translations:
                 return
             text = " ".join(w.text.strip() for w in timed.decode.result.words).strip()
             info = self._segments.get(final.segment)
-            self._on_event(
-                TranslationEvent(
-                    target=target,
-                    final=True,
-                    segment=final.segment,
-                    text=text,
-                    source_segments=(final.segment,),
-                    source_text=final.text,
-                    start=final.start,
-                    end=final.end,
-                    via="whisper",
-                    mt_s=timed.asr_s,
-                    arrival=info.arrival if info else None,
-                )
+            event = TranslationEvent(
+                target=PIVOT,
+                final=True,
+                segment=final.segment,
+                text=text,
+                source_segments=(final.segment,),
+                source_text=final.text,
+                start=final.start,
+                end=final.end,
+                via="whisper",
+                mt_s=timed.asr_s,
+                arrival=info.arrival if info else None,
+                stable=text,
             )
+            if isinstance(self.plan.routes.get(PIVOT), WhisperTranslate):
+                self._on_event(event)
+            self._feed_pivots(True, text, _English(event.source_segments, final.text))
         finally:
-            self._whisper_busy.discard(target)
+            self._whisper_busy = False
             self._pump()
+

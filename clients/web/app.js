@@ -506,13 +506,15 @@ function startListening() {
 
 // -- models and language choices -----------------------------------------------------
 
-/** Target languages the server can produce from `source` (null: auto). */
+/** Target languages the server can produce from `source` (null: auto), from the routes of
+ * /v1/models: a source's own rows, else the rows of "*" (any other language it speaks). */
 export function targetsFor(m, source) {
   const out = new Set();
-  for (const model of m.mt || []) {
-    for (const [s, t] of model.pairs || []) if (source === null || s === source) out.add(t);
+  const routes = m.routes || [];
+  const named = new Set(routes.map((r) => r.source).filter((s) => s !== "*"));
+  for (const r of routes) {
+    if (source === null || r.source === source || (r.source === "*" && !named.has(source))) out.add(r.target);
   }
-  if (m.asr && m.asr.translate_to_english) out.add("en");
   if (source) out.delete(source);
   return [...out].sort();
 }

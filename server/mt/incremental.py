@@ -5,7 +5,7 @@ with the current time, asks for the next request to send, and hands back
 results; the core answers with translation events. The async session layer
 drives it like this:
 
-    stream.on_final(seg, text, end_of_sentence, now) / stream.on_partial(text, now)
+    events = stream.on_final(seg, text, end_of_sentence, now) / stream.on_partial(text, now)
     while (req := stream.next_request(now)) is not None:
         send req to the scheduler with priority req.priority
     ... on completion: events = stream.on_result(req, result, now)
@@ -15,10 +15,16 @@ drives it like this:
 Invariants:
 - The *current sentence* is the finals since the last sentence end; partial
   translations cover it plus the unstable tail (`on_partial`).
-- Every non-blank completed sentence gets exactly one final request, never
+- Every non-blank completed sentence gets exactly one final translation, never
   dropped, and final events come out in sentence order (a reorder buffer
   holds results that come back early). A final that fails (`on_failed`) is
   skipped so the ones after it are not held back forever.
+- A final is translated afresh, with no target prefix, by its own request;
+  except when the last partial already was that: a transcript that ends with a
+  sentence terminator is translated as its final would be (no prefix), and a
+  final with exactly that text takes the partial's result (at once, or when the
+  partial in flight comes back; if that partial is dropped, the final is sent
+  on its own). This saves the final's model call and its wait behind the partial.
 - At most one partial request is in flight; partials are issued at most once
   per `partial_interval_s` and only when the source text changed. A partial
   result for a sentence that has ended since is stale and discarded.
@@ -33,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from server.mt.requests import TranslationRequest, TranslationResult
-from server.mt.sentences import join_text, uses_spaces
+from server.mt.sentences import ends_sentence, join_text, uses_spaces
 
 Priority = Literal["final", "partial"]
 
@@ -52,6 +58,9 @@ class IncrementalOptions:
     #: A sentence whose finals grow past this many characters without an end
     #: is ended here: bounds the cost of partial requests and of the final.
     max_sentence_chars: int = 400
+    #: Translate a partial that ends a sentence afresh, and let a final with the same
+    #: text take its result (see the module docstring).
+    reuse_complete: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,13 +78,19 @@ class StreamRequest(TranslationRequest):
 
 @dataclass(frozen=True)
 class TranslationEvent:
-    """A translation to publish: partial (may still change) or final for `sentence`."""
+    """A translation to publish: partial (may still change) or final for `sentence`.
+
+    `stable`: the prefix of `text` the next partial keeps while the transcript only
+    grows (the target prefix it is forced to start with); all of it for a final.
+    The final, translated afresh, may still revise it.
+    """
 
     final: bool
     sentence: int
     text: str
     source_segments: tuple[int, ...]
     source_text: str
+    stable: str = ""
 
 
 class IncrementalTranslator:
@@ -101,32 +116,43 @@ class IncrementalTranslator:
         self._last_partial_source: str | None = None  # last issued
         self._last_partial: tuple[str, str] | None = None  # (source, translation) last received
         self._last_partial_emitted: str | None = None
+        #: The open sentence's last partial translated afresh: (source, translation).
+        self._fresh: tuple[str, str] | None = None
+        #: finals that take the result of the partial in flight (that partial -> final)
+        self._riding: dict[int, StreamRequest] = {}
 
     # -- input -----------------------------------------------------------------------
-    def on_final(self, segment: int, text: str, end_of_sentence: bool, now: float) -> None:
-        """A final transcript segment (possibly a fragment of a sentence)."""
+    def on_final(
+        self, segment: int, text: str, end_of_sentence: bool, now: float
+    ) -> list[TranslationEvent]:
+        """A final transcript segment (possibly a fragment of a sentence). Returns the
+        events to publish now: a final that took a partial's result (see above)."""
         self._check_open()
         if text.strip():
             self._segments.append((segment, text))
         self._tail = ""
         if end_of_sentence or len(self._sentence_text()) > self.options.max_sentence_chars:
-            self._end_sentence()
+            return self._end_sentence()
+        return []
 
     def on_partial(self, text: str, now: float) -> None:
         """The current unstable tail after the finals (replaces the previous tail)."""
         self._check_open()
         self._tail = text
 
-    def flush(self, now: float) -> None:
-        """End the current sentence now (its finals get a final translation; the tail is dropped)."""
-        if not self._closed:
-            self._tail = ""
-            self._end_sentence()
+    def flush(self, now: float) -> list[TranslationEvent]:
+        """End the current sentence now (its finals get a final translation; the tail is
+        dropped). Returns events to publish now, as `on_final`."""
+        if self._closed:
+            return []
+        self._tail = ""
+        return self._end_sentence()
 
-    def close(self, now: float) -> None:
+    def close(self, now: float) -> list[TranslationEvent]:
         """End of stream: flush, then issue no more partials; pending finals still go out."""
-        self.flush(now)
+        events = self.flush(now)
         self._closed = True
+        return events
 
     # -- output ------------------------------------------------------------------------
     def next_request(self, now: float) -> StreamRequest | None:
@@ -145,11 +171,12 @@ class IncrementalTranslator:
             and now - self._last_partial_at < self.options.partial_interval_s
         ):
             return None
+        fresh = self.options.reuse_complete and ends_sentence(source)
         req = StreamRequest(
             text=source,
             source=self.source,
             target=self.target,
-            target_prefix=self._prefix_for(source),
+            target_prefix=None if fresh else self._prefix_for(source),
             final=False,
             sentence=self._sentence,
             source_segments=tuple(seg for seg, _ in self._segments),
@@ -187,14 +214,20 @@ class IncrementalTranslator:
                 text=result.text,
                 source_segments=request.source_segments,
                 source_text=request.text,
+                stable=result.text,
             )
             return self._release_finals()
         if request is not self._partial_in_flight:
             return []
         self._partial_in_flight = None
+        riding = self._riding.pop(id(request), None)
+        if riding is not None:  # the sentence ended with this very text: its final
+            return self.on_result(riding, result, now)
         if self._closed or request.sentence != self._sentence:
             return []  # stale: that sentence has ended (its final is on the way)
         self._last_partial = (request.text, result.text)
+        if request.target_prefix is None:
+            self._fresh = (request.text, result.text)
         if result.text == self._last_partial_emitted:
             return []
         self._last_partial_emitted = result.text
@@ -205,6 +238,7 @@ class IncrementalTranslator:
                 text=result.text,
                 source_segments=request.source_segments,
                 source_text=request.text,
+                stable=self._kept(result.text) if self.options.reuse_prefix else "",
             )
         ]
 
@@ -222,7 +256,11 @@ class IncrementalTranslator:
             return self._release_finals()
         if request is self._partial_in_flight:
             self._partial_in_flight = None
-            if request.sentence == self._sentence:
+            riding = self._riding.pop(id(request), None)
+            if riding is not None:  # the final goes on its own after all
+                del self._finals_in_flight[riding.sentence]
+                self._finals_ready.append(riding)
+            elif request.sentence == self._sentence:
                 self._last_partial_source = None  # allow the same source again
         return []
 
@@ -262,19 +300,30 @@ class IncrementalTranslator:
     def _current_source(self) -> str:
         return join_text([*(text for _, text in self._segments), self._tail], self.source)
 
-    def _end_sentence(self) -> None:
+    def _end_sentence(self) -> list[TranslationEvent]:
         text = self._sentence_text()
+        events: list[TranslationEvent] = []
         if text:
-            self._finals_ready.append(
-                StreamRequest(
-                    text=text,
-                    source=self.source,
-                    target=self.target,
-                    final=True,
-                    sentence=self._sentence,
-                    source_segments=tuple(seg for seg, _ in self._segments),
-                )
+            final = StreamRequest(
+                text=text,
+                source=self.source,
+                target=self.target,
+                final=True,
+                sentence=self._sentence,
+                source_segments=tuple(seg for seg, _ in self._segments),
             )
+            partial = self._partial_in_flight if self.options.reuse_complete else None
+            fresh = self._fresh if self.options.reuse_complete else None
+            if fresh is not None and fresh[0] == text:
+                # Already translated afresh: the final is that translation.
+                self._finals_in_flight[final.sentence] = final
+                events = self.on_result(final, TranslationResult(fresh[1], 0), 0.0)
+            elif (partial is not None and partial.target_prefix is None
+                  and partial.sentence == self._sentence and partial.text == text):
+                self._finals_in_flight[final.sentence] = final
+                self._riding[id(partial)] = final
+            else:
+                self._finals_ready.append(final)
             self._sentence += 1
         # A blank sentence keeps its number: nothing was translated for it.
         self._segments = []
@@ -282,6 +331,8 @@ class IncrementalTranslator:
         self._last_partial_source = None
         self._last_partial = None
         self._last_partial_emitted = None
+        self._fresh = None
+        return events
 
     def _release_finals(self) -> list[TranslationEvent]:
         events: list[TranslationEvent] = []
@@ -299,12 +350,14 @@ class IncrementalTranslator:
         prev_source, prev_translation = self._last_partial
         if not prev_translation or not source.startswith(prev_source) or source == prev_source:
             return None
+        return self._kept(prev_translation) or None
+
+    def _kept(self, translation: str) -> str:
+        """What a partial translation keeps as the next one's prefix: all but its last
+        `prefix_backoff` words (characters for targets written without spaces)."""
         backoff = self.options.prefix_backoff
         if uses_spaces(self.target):
-            words = prev_translation.split()
-            kept = words[: len(words) - backoff] if backoff else words
-            prefix = " ".join(kept)
-        else:
-            chars = prev_translation.strip()
-            prefix = chars[: len(chars) - backoff] if backoff else chars
-        return prefix or None
+            words = translation.split()
+            return " ".join(words[: max(0, len(words) - backoff)])
+        chars = translation.strip()
+        return chars[: max(0, len(chars) - backoff)]

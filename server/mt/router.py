@@ -2,7 +2,9 @@
 
 `--mt-model` may be given several times; each model gets its own Translator
 and TranslationScheduler, and the router sends a (source, target) pair to the
-first one, in the order given, that covers it.
+first one, in the order given, that covers it. Which pairs are chained through
+English is decided above this layer (`server.mt.routes`); the router only ever
+sees single hops.
 """
 
 from __future__ import annotations
@@ -31,6 +33,16 @@ class TranslationRouter:
             for pair in scheduler.translator.supported_pairs:
                 seen.setdefault(pair, None)
         return tuple(seen)
+
+    @property
+    def pair_models(self) -> dict[tuple[str, str], str]:
+        """Every pair some model covers -> the name of the model that serves it (the first
+        one given that covers it, as `route` picks)."""
+        found: dict[tuple[str, str], str] = {}
+        for scheduler in self._schedulers:
+            for pair in scheduler.translator.supported_pairs:
+                found.setdefault(pair, scheduler.name)
+        return found
 
     def covers(self, source: str, target: str) -> bool:
         return self._find(source, target) is not None

@@ -20,6 +20,7 @@ _LATIN_TERMINATORS = frozenset(".!?")
 #: Characters that stay with the sentence they close: more terminators, an
 #: ellipsis, closing quotes and brackets.
 _TRAILERS = frozenset("。！？.!?…”’」』）)]】》\"'")
+_ENDS = _CJK_TERMINATORS | _LATIN_TERMINATORS | {"…"}
 
 
 def uses_spaces(language: str) -> bool:
@@ -32,6 +33,13 @@ def join_text(parts: Sequence[str], language: str) -> str:
     stripped = [p.strip() for p in parts]
     sep = " " if uses_spaces(language) else ""
     return sep.join(p for p in stripped if p)
+
+
+def ends_sentence(text: str) -> bool:
+    """Whether `text` ends with a sentence terminator (closing quotes and brackets after
+    it allowed): a transcript that reads as a complete sentence."""
+    stripped = text.rstrip().rstrip("".join(_TRAILERS - _ENDS)).rstrip()
+    return bool(stripped) and stripped[-1] in _ENDS
 
 
 def split_sentences(text: str) -> list[str]:

@@ -48,8 +48,9 @@ def speaker_info(
 
 
 def joined_event(
-    room: str, lang: str | None, speakers: list[dict[str, Any]], translation: str | None
+    room: str, lang: str | None, speakers: list[dict[str, Any]], route: dict[str, Any] | None
 ) -> Event:
+    """`route`: how a local speaker produces `lang` (`server.mt.routes.route_json`), or None."""
     return {
         "type": "joined",
         "protocol": 1,
@@ -57,8 +58,9 @@ def joined_event(
         "lang": lang,
         "speaker": bool(speakers),
         "speakers": speakers,
-        #: how `lang` is produced by the local speaker ("mt"/"whisper"), or None
-        "translation": translation,
+        #: "mt" / "whisper" / "pivot" / "transcript", or None
+        "translation": None if route is None else route["via"],
+        "route": route,
     }
 
 

@@ -10,6 +10,8 @@ overflows with finals (`SlowConsumer`) is disconnected with close code 1008
 Translation happens once per room and language: the hub adds a target to the
 speaker's `Translations` when the first listener of a language joins and
 removes it when the last one leaves (never a language the speaker asked for).
+A language reached through English shares the speaker's one English leg with
+English listeners and every other such language (server.translation).
 
 Across replicas the hub talks to a `RoomBridge` (the MQTT link): it publishes
 local speakers' events, says which rooms and languages its listeners follow
@@ -56,6 +58,7 @@ class Targets(Protocol):
     def add_target(self, target: str, language: str | None = None) -> str: ...
     def remove_target(self, target: str) -> None: ...
     def describe(self) -> dict[str, str]: ...
+    def describe_routes(self) -> dict[str, dict[str, Any]]: ...
 
 
 class HasLanguage(Protocol):
@@ -197,7 +200,8 @@ class RoomHub:
         entry = _LocalSpeaker(session, info)
         room.speakers[session.id] = entry
         self._kick_refused(room, self._sync_speaker(room, entry))
-        event = speaker_event(room_name, info)
+        # How each language is made, for listeners who joined before this speaker.
+        event = speaker_event(room_name, {**info, "routes": session.translations.describe_routes()})
         self._fanout(room, event)
         if self.bridge is not None:
             self.bridge.publish_status(room_name, session.id, self._wire(room_name, session.id, event))
@@ -258,11 +262,11 @@ class RoomHub:
             self._remove_listener(listener)
             raise failures.pop(lang)
         self._kick_refused(room, failures)
-        translation = None
+        route = None
         for entry in room.speakers.values():
-            translation = translation or (entry.session.translations.describe().get(lang or ""))
+            route = route or entry.session.translations.describe_routes().get(lang or "")
         speakers = [e.info for e in room.speakers.values()] + list(room.remote.values())
-        self._deliver(listener, joined_event(room_name, lang, speakers, translation))
+        self._deliver(listener, joined_event(room_name, lang, speakers, route))
         self._update_interest(room)
         log.info("room %s: listener %d joined (lang %s)", room_name, listener.id, lang)
         return listener

@@ -13,12 +13,13 @@ from server.cli import main
 from server.errors import AudioError, UnsupportedError
 from server.models.languages import check_source_language
 from server.models.types import AsrModelInfo, MtModelInfo
+from server.mt.routes import Direct, Pivot, WhisperTranslate
 from server.streaming.events import AsrRequest, AsrResult
 from server.streaming.words import Word
 from server.transcribe import (
     load_audio,
     transcribe_audio,
-    translation_model,
+    translation_route,
 )
 from tests.unit.audio.helpers import SPEECH_WAV, read_wav
 
@@ -100,6 +101,7 @@ TINY_EN = AsrModelInfo("tiny.en", Path("/m/tiny.en"), False, ("en",))
 BASE = AsrModelInfo("base", Path("/m/base"), True, ("en", "nl", "zh", "de", "fr", "es"))
 ZH_EN = MtModelInfo("zh-en", "argos", Path("/m/zh-en"), Path("sp"), Path("sp"), (("zh", "en"),))
 NL_DE = MtModelInfo("nl-de", "marian", Path("/m/nl-de"), Path("sp"), Path("sp"), (("nl", "de"),))
+EN_DE = MtModelInfo("en-de", "marian", Path("/m/en-de"), Path("sp"), Path("sp"), (("en", "de"),))
 
 
 def test_a_language_the_model_does_not_know_is_refused() -> None:
@@ -112,16 +114,20 @@ def test_a_language_the_model_does_not_know_is_refused() -> None:
         check_source_language(BASE, "xx")
 
 
-def test_a_pair_goes_to_the_model_that_covers_it_else_to_whisper_for_english() -> None:
-    assert translation_model(BASE, [ZH_EN, NL_DE], "nl", "de") is NL_DE
-    assert translation_model(BASE, [ZH_EN, NL_DE], "zh", "en") is ZH_EN
-    assert translation_model(BASE, [ZH_EN], "nl", "en") is None  # Whisper's translate task
-    assert translation_model(BASE, [NL_DE], None, "de") is NL_DE  # source to be detected
+def test_a_pair_goes_to_the_model_that_covers_it_else_to_whisper_or_a_pivot() -> None:
+    assert translation_route(BASE, [ZH_EN, NL_DE], "nl", "de") == Direct("nl-de", "nl", "de")
+    assert translation_route(BASE, [ZH_EN, NL_DE], "zh", "en") == Direct("zh-en", "zh", "en")
+    assert translation_route(BASE, [ZH_EN], "nl", "en") == WhisperTranslate("base")
+    # source to be detected
+    assert translation_route(BASE, [NL_DE], None, "de") == Direct("nl-de", "nl", "de")
+    # no zh->de model: Chinese -> English by the zh-en model, then English -> German
+    assert translation_route(BASE, [ZH_EN, EN_DE], "zh", "de") == Pivot(
+        Direct("zh-en", "zh", "en"), Direct("en-de", "en", "de"))
 
 
 def test_a_target_that_is_no_language_is_an_unsupported_language() -> None:
     with pytest.raises(UnsupportedError, match="'xx' is not a language code") as exc:
-        translation_model(BASE, [ZH_EN], "en", "xx")
+        translation_route(BASE, [ZH_EN], "en", "xx")
     assert exc.value.code == "unsupported_language"
 
 
@@ -134,7 +140,7 @@ def test_a_pair_nothing_serves_says_what_is_available(
     info: AsrModelInfo, source: str | None, target: str, says: str
 ) -> None:
     with pytest.raises(UnsupportedError, match=re.escape(says)) as exc:
-        translation_model(info, [ZH_EN], source, target)
+        translation_route(info, [ZH_EN], source, target)
     assert exc.value.code == "unsupported_pair"
 
 

@@ -92,6 +92,29 @@ def test_previous_partial_reused_as_prefix_minus_backoff() -> None:
     assert r3.target_prefix is None
 
 
+def test_a_partial_says_which_prefix_the_next_one_keeps() -> None:
+    s = zh_en(partial_interval_s=0.0, prefix_backoff=2)
+    s.on_partial("我们今天讨论", 0.0)
+    [p1] = answer(s, drain(s, 0.0), 0.1)
+    assert p1.stable == " ".join(p1.text.split()[:4])
+    s.on_partial("我们今天讨论人工智能", 0.2)
+    [r2] = drain(s, 0.2)
+    assert r2.target_prefix == p1.stable
+    [p2] = answer(s, [r2], 0.3)
+    assert p2.text.startswith(p1.stable) and p2.stable.startswith(p1.stable)
+    s.on_final(0, "我们今天讨论人工智能。", True, 0.4)
+    [final] = answer(s, drain(s, 0.4), 0.5)
+    assert final.final and final.stable == final.text
+    # shorter than the backoff: nothing is promised
+    s = zh_en(partial_interval_s=0.0, prefix_backoff=5)
+    s.on_partial("我们今", 0.0)
+    [p] = answer(s, drain(s, 0.0), 0.1)
+    assert len(p.text.split()) == 3 and p.stable == ""
+    s = zh_en(partial_interval_s=0.0, reuse_prefix=False)
+    s.on_partial("我们今", 0.0)
+    assert answer(s, drain(s, 0.0), 0.1)[0].stable == ""
+
+
 def test_prefix_reuse_can_be_disabled_and_backoff_zero_keeps_all() -> None:
     s = zh_en(partial_interval_s=0.0, reuse_prefix=False)
     s.on_partial("我们", 0.0)
@@ -269,7 +292,8 @@ def test_result_for_unknown_request_is_ignored() -> None:
 )
 def test_every_final_translated_once_and_in_order(script: list[tuple[str, int]], seed: int) -> None:
     """Any interleaving of inputs and result order: each sentence's final exactly once, in
-    order, with exactly the finals' text; partial events never follow their sentence's final."""
+    order, with exactly the finals' text; partial events never follow their sentence's final.
+    (Whole-sentence partials end with 。 here, so finals also take partials' results.)"""
     rng = random.Random(seed)
     s = zh_en(partial_interval_s=0.3)
     now = 0.0
@@ -291,15 +315,15 @@ def test_every_final_translated_once_and_in_order(script: list[tuple[str, int]],
         if kind.startswith("final"):
             text = "字" * n
             current.append(text)
-            s.on_final(seg, text, kind == "final_eos", now)
+            events.extend(s.on_final(seg, text, kind == "final_eos", now))
             seg += 1
             if kind == "final_eos":
                 sentences.append("".join(current))
                 current = []
         elif kind == "partial":
-            s.on_partial("尾" * n, now)
+            s.on_partial("尾" * n + ("。" if n % 2 else ""), now)
         pump()
-    s.close(now)
+    events.extend(s.close(now))
     if current:
         sentences.append("".join(current))
     for _ in range(1000):  # bounded: a stuck stream fails instead of hanging
@@ -316,3 +340,48 @@ def test_every_final_translated_once_and_in_order(script: list[tuple[str, int]],
         assert e.sentence not in finished
         if e.final:
             finished.add(e.sentence)
+
+
+def test_a_complete_sentence_is_translated_afresh_and_its_final_takes_it() -> None:
+    s = zh_en(partial_interval_s=0.0)
+    s.on_partial("我们今天", 0.0)
+    answer(s, drain(s, 0.0), 0.1)
+    s.on_partial("我们今天讨论。", 0.2)  # ends a sentence: no target prefix
+    [p] = drain(s, 0.2)
+    assert p.target_prefix is None and not p.final
+    [pe] = answer(s, [p], 0.3)
+    # The final with the same text is that translation, at once: no request.
+    [fe] = s.on_final(0, "我们今天讨论。", True, 0.4)
+    assert fe.final and fe.text == pe.text and fe.sentence == 0 and fe.source_segments == (0,)
+    assert drain(s, 0.4) == [] and s.idle
+
+
+def test_a_final_rides_on_the_complete_partial_in_flight() -> None:
+    s = zh_en(partial_interval_s=0.0)
+    s.on_partial("你好。", 0.0)
+    [p] = drain(s, 0.0)
+    assert s.on_final(0, "你好。", True, 0.1) == []
+    assert drain(s, 0.1) == []  # no request of its own
+    assert not s.idle
+    [fe] = answer(s, [p], 0.2)
+    assert fe.final and fe.text == fake_translate(p).text and s.idle
+    # ... unless that partial is dropped: then the final is sent after all
+    s = zh_en(partial_interval_s=0.0)
+    s.on_partial("你好。", 0.0)
+    [p] = drain(s, 0.0)
+    s.on_final(0, "你好。", True, 0.1)
+    assert s.on_failed(p, 0.2) == []
+    [f] = drain(s, 0.2)
+    assert f.final and f.text == "你好。" and f.target_prefix is None
+    [fe] = answer(s, [f], 0.3)
+    assert fe.final and s.idle
+
+
+def test_a_final_that_differs_or_reuse_off_is_translated_itself() -> None:
+    for options, final_text in (({}, "你好吗。"), ({"reuse_complete": False}, "你好。")):
+        s = zh_en(partial_interval_s=0.0, **options)
+        s.on_partial("你好。", 0.0)
+        answer(s, drain(s, 0.0), 0.1)
+        assert s.on_final(0, final_text, True, 0.2) == []
+        [f] = drain(s, 0.2)
+        assert f.final and f.text == final_text

@@ -69,3 +69,18 @@ def test_bad_messages_get_stable_codes(text: str, code: str, fatal: bool) -> Non
 def test_every_message_type_has_a_valid_schema() -> None:
     for kind in MESSAGE_TYPES:
         jsonschema.Draft202012Validator.check_schema(schema_for(kind))
+
+
+def test_routes_and_pivot_translations_match_their_schemas() -> None:
+    from server.mt.routes import Direct, Pivot, WhisperTranslate, route_json
+
+    pivot = route_json(Pivot(WhisperTranslate("base"), Direct("en-de", "en", "de")))
+    routes = schema_for("ready")["properties"]["routes"]
+    validator = jsonschema.Draft202012Validator({**routes, "$defs": schema_for("ready")["$defs"]})
+    assert validator.is_valid({"de": pivot, "en": {"via": "whisper", "model": "base"}})
+    assert not validator.is_valid({"de": {**pivot, "legs": pivot["legs"][:1]}})
+    assert not validator.is_valid({"de": {"via": "mt"}})  # which model?
+    event = {"type": "translation", "seq": 3, "final": True, "lang": "de", "segment": 0,
+             "text": "x", "source_segments": [0], "via": "pivot", "latency_ms": 900.0}
+    assert not jsonschema.Draft202012Validator(schema_for("translation")).is_valid(event)
+    jsonschema.validate({**event, "pivot_text": "y"}, schema_for("translation"))

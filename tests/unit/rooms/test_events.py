@@ -18,3 +18,6 @@ def test_finals_and_joined() -> None:
     assert not is_final({"type": "translation", "final": False})
     ev = joined_event("r", "de", [], None)
     assert ev["type"] == "joined" and ev["speaker"] is False and ev["room"] == "r"
+    assert ev["translation"] is None and ev["route"] is None
+    route = {"via": "pivot", "through": "en", "legs": []}
+    assert joined_event("r", "de", [], route)["translation"] == "pivot"

@@ -35,6 +35,9 @@ class FakeTranslations:
     def describe(self) -> dict[str, str]:
         return dict(self.routes)
 
+    def describe_routes(self) -> dict[str, dict[str, Any]]:
+        return {t: {"via": via, "model": "m"} for t, via in self.routes.items()}
+
 
 @dataclass
 class FakePolicy:
@@ -132,7 +135,9 @@ def test_each_language_is_translated_once_and_dropped_with_its_last_listener() -
     fr = hub.join("r", "fr", Outbox(16))
     en = hub.join("r", "en", Outbox(16))  # the source language: the transcript serves it
     assert sp.translations.calls == [("add", "de")]
-    assert drain(de[0])[0]["translation"] == "mt"
+    joined = drain(de[0])[0]
+    assert joined["translation"] == "mt" and joined["route"] == {"via": "mt", "model": "m"}
+    assert drain(en)[0]["route"] is None
     hub.leave(de[0])
     hub.leave(de[1])
     assert sp.translations.calls == [("add", "de")]
@@ -149,7 +154,9 @@ def test_a_listener_waiting_before_the_speaker_gets_its_language_added() -> None
     sp = session()
     hub.attach_speaker("r", sp)
     assert sp.translations.routes == {"de": "mt"}
-    assert [e["type"] for e in drain(de)] == ["joined", "speaker"]
+    events = drain(de)
+    assert [e["type"] for e in events] == ["joined", "speaker"]
+    assert events[1]["routes"] == {"de": {"via": "mt", "model": "m"}}  # how de is made
 
 
 def test_unservable_and_unsupported_languages_are_refused() -> None:
