@@ -2,7 +2,7 @@
 
 Real Dutch speech (Fish Fillets NG dialogue), real multilingual Whisper `base`, and
 English->German (and Dutch->English) Marian models with random weights that the test
-builds and converts with CTranslate2 (tests.integration.mt_checkpoints). Their words
+builds and converts with `parley models convert` (tests.integration.mt_checkpoints). Their words
 are nonsense: the tests check the plumbing (routes reported, events in the listener's
 language, each made from the English leg it names, nothing lost, no error).
 """
