@@ -8,7 +8,7 @@ PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1
 bash scripts/system-deps.sh
 "$PY" -m pip install --quiet --disable-pip-version-check -e ".[test,bench]"
-"$PY" -m server models pull tiny.en base zh-en
+"$PY" -m server models pull tiny.en base zh-en gemma3-270m
 "$PY" -m benchmarks.data fetch all
 "$PY" -m ruff check server clients benchmarks tests
 "$PY" -m mypy server clients benchmarks
