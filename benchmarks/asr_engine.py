@@ -1,4 +1,4 @@
-"""Micro-benchmark of the recognition engines on real speech (issue 7: one model, many sessions).
+"""Micro-benchmark of the recognition engines on real speech: one model, many sessions.
 
     python -m benchmarks.asr_engine [--model tiny.en] [--threads 2] [--runs 3] [--clips 0]
                                     [--sections window,batch,align,prompt,workers]

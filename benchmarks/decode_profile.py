@@ -1,4 +1,4 @@
-"""Where one decode of a streaming window spends its time, per engine (issue 7).
+"""Where one decode of a streaming window spends its time, per engine.
 
     python -m benchmarks.decode_profile [--model tiny.en] [--clips 5] [--runs 2]
 

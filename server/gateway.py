@@ -29,7 +29,7 @@ from server.live import LiveSession, SessionRegistry
 from server.metrics import CONTENT_TYPE, MtStats, ServerMetrics, Snapshot
 from server.models.languages import check_source_language
 from server.protocol.messages import Event, Sequencer, StartMessage, dumps
-from server.rooms.hub import RoomHub  # [rooms/mqtt, issue 5]
+from server.rooms.hub import RoomHub
 from server.services import Services
 from server.session import Session, error_event
 from server.speaker import SpeakerConnection
@@ -45,10 +45,9 @@ CLOSE_NORMAL, CLOSE_POLICY, CLOSE_ERROR, CLOSE_RETRY = 1000, 1008, 1011, 1013
 @dataclass
 class Gateway:
     services: Services
-    sessions: dict[str, Session] = field(default_factory=dict)
     accepting: bool = True
-    rooms: RoomHub | None = None  # [rooms/mqtt, issue 5] set by running()
-    # [issue 8] admission (tokens, session caps), metrics, live sessions, open connections
+    rooms: RoomHub | None = None  # set by running() when rooms are served
+    # admission (tokens, session caps), metrics, live sessions, open connections
     gate: Gatekeeper | None = None
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
     registry: SessionRegistry = field(init=False)
@@ -87,7 +86,7 @@ class Gateway:
         if path == "/readyz":
             if not self.accepting:
                 return http.text_response("not ready: shutting down\n", 503)
-            if self.services.overload() is not None:  # [issue 7] the model is saturated
+            if self.services.overload() is not None:
                 return http.text_response("not ready: overloaded\n", 503)
             if self.gatekeeper.active_speakers < self.services.config.limits.max_sessions:
                 return http.text_response("ready\n")
@@ -119,11 +118,11 @@ class Gateway:
         path = http.route_path(conn.request) if conn.request else ""
         if path == "/v1/stream":
             await self._speaker(conn)
-        elif path == "/v1/listen" and self.rooms is not None:  # [rooms/mqtt, issue 5]
+        elif path == "/v1/listen" and self.rooms is not None:
             from server.rooms.listener import limit_listener_messages, serve_listener
 
             limit_listener_messages(conn)
-            admission = await self._admit_listener(conn)  # [issue 8] tokens
+            admission = await self._admit_listener(conn)
             if admission is None:
                 return
             self.listeners += 1
@@ -158,7 +157,7 @@ class Gateway:
                             exc.code)
 
     async def _admit_listener(self, conn: ServerConnection) -> Admission | None:
-        """[issue 8] A listener's token (role `listen`, the room in scope); None: refused."""
+        """A listener's token (role `listen`, the room in scope); None: refused."""
         request = conn.request
         path = request.path if request is not None else ""
         from server.rooms.query import parse_listen_query
@@ -185,10 +184,10 @@ class Gateway:
         check_source_language(svc.asr_info, msg.source_language)
         # (the session cap is checked at admission: server.auth.Gatekeeper)
         plan = plan_translations(svc, msg.source_language, msg.target_languages)
-        overload = svc.overload()  # [issue 7] the shared model is saturated
+        overload = svc.overload()
         if overload is not None:
             raise overload
-        # [rooms/mqtt, issue 5] a session in a room also emits to its listeners and MQTT.
+        # A session in a room also emits to its listeners and MQTT.
         emit = (
             self.rooms.speaker_emit(msg.room, session_id, put)
             if msg.room is not None and self.rooms is not None
@@ -196,16 +195,13 @@ class Gateway:
         )
         session = Session(session_id, msg, svc, emit, plan, seq)
         if msg.room is not None and self.rooms is not None:
-            # [issue 8] A session may outlive its connection (resume): it stays in its
+            # A session may outlive its connection (resume): it stays in its
             # room until the registry drops it (`_on_drop`), not until the handler ends.
             self.rooms.attach_speaker(msg.room, session)
-        # [/rooms/mqtt]
-        self.sessions[session_id] = session
         return session
 
     def _on_drop(self, live: LiveSession) -> None:
-        """[issue 8] A session ended for good (finished or aborted)."""
-        self.sessions.pop(live.id, None)
+        """A session ended for good (finished or aborted)."""
         if live.room is not None and self.rooms is not None:
             self.rooms.detach_speaker(live.room, live.id)  # no-op after its `end`
 
@@ -231,7 +227,7 @@ class Gateway:
         )
 
     async def shutdown(self, timeout_s: float | None = None) -> None:
-        """[issue 8] Graceful shutdown: refuse new sessions (/readyz 503), finish every
+        """Graceful shutdown: refuse new sessions (/readyz 503), finish every
         session (pending finals and translations delivered, then `end`), close each
         speaker with 1001, all within `timeout_s` (default: config.drain_timeout_s)."""
         timeout = self.services.config.drain_timeout_s if timeout_s is None else timeout_s
@@ -302,7 +298,7 @@ async def running(
     gateway = Gateway(services, gate=gate or build_gatekeeper(cfg, host=bind))
     tls = ssl_context(cfg)
     await services.start()
-    from server.rooms.wiring import rooms_running  # [rooms/mqtt, issue 5]
+    from server.rooms.wiring import rooms_running
 
     async with rooms_running(services, gateway.metrics) as rooms, serve(
         gateway.handler,
@@ -319,7 +315,7 @@ async def running(
         origins=allowed_origins(cfg),
         ssl=tls,
     ) as server:
-        gateway.rooms = rooms  # [rooms/mqtt, issue 5]
+        gateway.rooms = rooms
         try:
             yield RunningServer(server, gateway, tls=tls is not None)
         finally:

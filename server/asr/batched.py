@@ -249,10 +249,6 @@ class BatchedWhisperEngine(WhisperEngine):
     def transcribe(self, request: AsrRequest, task: Task = "transcribe") -> Decode:
         return self.transcribe_batch([request], task)[0]
 
-    def transcribe_full_window(self, request: AsrRequest, task: Task = "transcribe") -> Decode:
-        """faster-whisper's own pipeline (30 s windows, long-form audio)."""
-        return super().transcribe(request, task)
-
     def transcribe_batch(
         self,
         requests: Sequence[AsrRequest],

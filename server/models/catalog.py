@@ -248,6 +248,3 @@ KNOWN_MODELS: dict[str, KnownModel] = {
     )
 }
 
-
-def known_model(name: str) -> KnownModel | None:
-    return KNOWN_MODELS.get(name)

@@ -1,4 +1,4 @@
-"""MQTT: room captions published to a broker, and rooms followed across replicas (issue 5).
+"""MQTT: room captions published to a broker, and rooms followed across replicas.
 
 - `link.MqttLink`: the replica's connection (publisher with replay, room subscriptions).
 - `settings`, `topics`, `messages`, `queue`: configuration and the sans-I/O parts.

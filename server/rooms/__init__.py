@@ -1,4 +1,4 @@
-"""Rooms: listeners follow a speaker in their own language (issue 5).
+"""Rooms: listeners follow a speaker in their own language.
 
 - `hub.RoomHub`: fan-out of speaker events to listeners, translation targets per room,
   and the link to other replicas (`RoomBridge`, implemented by server.mqtt.link.MqttLink).

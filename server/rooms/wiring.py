@@ -3,7 +3,6 @@ and a speaker session attached to its room for the lifetime of its connection.""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from server.errors import ParleyError
 from server.mqtt.settings import REPLICA_RE
-from server.rooms.hub import RoomHub, Speaker
+from server.rooms.hub import RoomHub
 
 if TYPE_CHECKING:
     from server.metrics import ServerMetrics
@@ -70,15 +69,3 @@ async def rooms_running(
     finally:
         if link is not None:
             await link.aclose()
-
-
-def attach_speaker_session(hub: RoomHub, room: str, session: Speaker) -> None:
-    """Put a just-started speaker session into its room until its connection ends.
-
-    The session's `end` event tells the room it stopped; if the connection drops
-    without one, the room learns it when the connection's handler task finishes.
-    """
-    hub.attach_speaker(room, session)
-    task = asyncio.current_task()
-    if task is not None:
-        task.add_done_callback(lambda _t: hub.detach_speaker(room, session.id))

@@ -1,4 +1,4 @@
-"""A raw protocol speaker for the security / limits / resume / shutdown tests (issue 8).
+"""A raw protocol speaker for the security / limits / resume / shutdown tests.
 
 Unlike `streaming_client.stream_pcm` it can stop half-way, cut its TCP
 connection without a close handshake, resume with the session id and token of

@@ -1,4 +1,4 @@
-"""Helpers for the rooms / MQTT / client / bridge integration tests (issue 5).
+"""Helpers for the rooms / MQTT / client / bridge integration tests.
 
 A real mosquitto on a free port (temp config, persistence so a restart keeps
 sessions), real speech (pocketsphinx LibriVox recordings with their
