@@ -1,4 +1,4 @@
-"""Client-side latency of a replayed stream, as DESIGN.md defines it. Pure functions.
+"""Client-side latency of a replayed stream, as docs/protocol.md defines it. Pure functions.
 
 Per word of the final transcript (the words of every `transcript` final, in
 order, with the final's word timestamps):

@@ -1,6 +1,6 @@
 """Maps stream time to the arrival time of the audio frame that carried it.
 
-`latency_ms` (DESIGN.md) = emit time - arrival time of the frame holding the
+`latency_ms` (docs/protocol.md) = emit time - arrival time of the frame holding the
 last sample the event's text covers. Frames are recorded with the cumulative
 number of 16 kHz samples decoded after them, so resampler and codec delay are
 counted, not hidden.

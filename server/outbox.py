@@ -1,6 +1,6 @@
 """A bounded queue of events for one consumer (a speaker or listener socket), and its writer.
 
-Overflow policy (DESIGN.md): partial transcripts/translations and metrics may
+Overflow policy (docs/protocol.md): partial transcripts/translations and metrics may
 be dropped for a slow consumer, finals never silently. When the queue is full
 of events that may not be dropped, the consumer is too far behind: `put`
 raises `SlowConsumer` and the owner disconnects it with a clear close reason.

@@ -1,4 +1,4 @@
-"""Per-word latency as DESIGN.md defines it, on hand-made recordings."""
+"""Per-word latency as docs/protocol.md defines it, on hand-made recordings."""
 
 from __future__ import annotations
 
