@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from server.asr.batched import BatchOptions
 from server.asr.whisper import AsrOptions
-from server.streaming.policy import PolicyOptions
+from server.streaming.policy import LatencyMode, PolicyOptions
 
 #: The recognition engines `--asr-engine` chooses from, the default first.
 AsrEngine = Literal["batched", "whisper"]
@@ -81,6 +81,8 @@ class ServerConfig:
     asr: AsrOptions = field(default_factory=AsrOptions)
     mt_compute_type: str = "int8"
     policy: PolicyOptions = field(default_factory=PolicyOptions)
+    #: Latency mode of sessions whose `start` names none (server/streaming/policy.py).
+    latency: LatencyMode = "fast"
     limits: Limits = field(default_factory=Limits)
     backlog: Backlog = field(default_factory=Backlog)
     admission: Admission = field(default_factory=Admission)
