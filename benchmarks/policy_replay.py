@@ -51,7 +51,7 @@ from server.asr.batched import BatchedWhisperEngine, BatchOptions
 from server.asr.whisper import OFFLINE_BEAM_SIZE, AsrOptions, WhisperEngine
 from server.audio.vad import SileroVadModel, VadStream
 from server.models.resolve import resolve_asr
-from server.streaming.events import Final
+from server.streaming.events import Decoded, Final, PolicyEvent
 from server.streaming.policy import PolicyOptions, StreamingTranscriber
 from server.transcribe import transcribe_audio
 
@@ -220,9 +220,18 @@ def replay(
     engine: WhisperEngine | BatchedWhisperEngine, stream_audio: np.ndarray, options: PolicyOptions
 ) -> tuple[int, str]:
     """Stream `stream_audio` (then 1 s of silence) through the policy; (decodes, final text)."""
+    decodes, events = replay_events(engine, stream_audio, options)
+    return decodes, " ".join(e.text for _, e in events if isinstance(e, Final))
+
+
+def replay_events(
+    engine: WhisperEngine | BatchedWhisperEngine, stream_audio: np.ndarray, options: PolicyOptions
+) -> tuple[int, list[tuple[float, PolicyEvent]]]:
+    """`replay`, returning every event with the stream time it came out at (the end of the
+    frame after which it was drained; decodes take no stream time)."""
     audio = np.concatenate([stream_audio, np.zeros(16000, np.float32)])
     policy = StreamingTranscriber(VadStream(SileroVadModel()), options, language="en")
-    finals: list[str] = []
+    events: list[tuple[float, PolicyEvent]] = []
     decodes = 0
 
     def drain(now: float) -> None:
@@ -230,14 +239,14 @@ def replay(
         while (req := policy.next_request(now)) is not None:
             policy.on_result(req, engine.transcribe(req).result, now)
             decodes += 1
-        finals.extend(e.text for e in policy.events() if isinstance(e, Final))
+        events.extend((now, e) for e in policy.events() if not isinstance(e, Decoded))
 
     for i in range(0, audio.size, 1600):
         policy.feed(audio[i : i + 1600], i / 16000)
-        drain(i / 16000)
+        drain((i + min(1600, audio.size - i)) / 16000)
     policy.close(audio.size / 16000)
     drain(audio.size / 16000)
-    return decodes, " ".join(finals)
+    return decodes, events
 
 
 if __name__ == "__main__":

@@ -1,0 +1,205 @@
+"""WER of each latency mode on the English dev set, with 95 % confidence intervals.
+
+    python -m benchmarks.dev_replay tiny.en                          # fast, balanced, accurate
+    python -m benchmarks.dev_replay tiny.en --modes accurate --streams 4
+    python -m benchmarks.dev_replay tiny.en --modes fast --options '{"agreement_n": 3}'
+    python -m benchmarks.dev_replay tiny.en --out runs/dev.jsonl     # reuse / extend a run
+
+The dev set (benchmarks/data/devset.py: 1,021 clips, 10,375 scored words, 71 min, in
+5-minute streams) is fed to the streaming policy as `benchmarks.policy_replay` feeds it:
+100 ms frames, every decode run at once and in order (zero queueing), so the result is
+deterministic and does not depend on the machine's load, only its duration does. Each
+stream is also decoded as `parley transcribe` decodes a file (the offline ceiling), from
+the same 16-bit samples the server would hear.
+
+Every transcript is scored clip by clip (words assigned to clips by their times), and the
+summary gives, per system, the pooled WER with its paired-bootstrap 95 % CI over clips, and
+against offline (and a variant against its mode without `--options`) the difference and
+ratio with their CIs (benchmarks/stats.py). A change counts only where the difference's
+interval excludes 0.
+
+Also per mode, the algorithmic latency of each word: when, in stream time, the policy first
+committed it (stable partial or final) minus the word's end; with decodes taking no time.
+A lower bound of what a server adds to it (decode time and queueing), and a figure that
+moves with the mode alone: the machine's load does not change it.
+
+`--out FILE.jsonl`: one line per (stream, system); lines already in the file for the same
+model are reused, so a run can be stopped and resumed, or extended by more modes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from benchmarks.data.devset import TimedWord, english_dev_streams, score_clips
+from benchmarks.measure import summary
+from benchmarks.offline import cli_audio
+from benchmarks.policy_replay import SEQUENTIAL, dataclass_overrides, replay_events
+from benchmarks.stats import compare, wer_interval
+from server.asr.whisper import WhisperEngine
+from server.models.resolve import resolve_asr
+from server.streaming.events import Final, Partial, PolicyEvent
+from server.streaming.policy import LATENCY_MODES, PolicyOptions, latency_options
+from server.transcribe import transcribe_audio
+
+OFFLINE = "offline"
+
+
+def commit_latencies(timed: list[tuple[float, PolicyEvent]]) -> list[float]:
+    """Per final word: stream time its segment first showed it as stable (or final) minus
+    the word's end. Stable words are counted by whitespace tokens, as they are joined."""
+    first_stable: dict[int, list[float]] = {}
+    out: list[float] = []
+    for at, event in timed:
+        if isinstance(event, Partial) and event.stable:
+            seen = first_stable.setdefault(event.segment, [])
+            seen.extend([at] * (len(event.stable.split()) - len(seen)))
+        elif isinstance(event, Final):
+            seen = first_stable.pop(event.segment, [])
+            for k, word in enumerate(event.words):
+                committed = seen[k] if k < len(seen) else at
+                out.append(round(committed - word.end, 3))
+    return out
+
+
+def system_name(mode: str, overrides: dict[str, Any]) -> str:
+    return mode if not overrides else f"{mode}+{json.dumps(overrides, sort_keys=True)}"
+
+
+def run_stream(engine: WhisperEngine, stream: Any, system: str,
+               options: PolicyOptions | None) -> dict[str, Any]:
+    audio = cli_audio(stream)
+    t0 = time.perf_counter()
+    if options is None:
+        words = transcribe_audio(engine, audio, "en").words
+        timed = [TimedWord(w.text, w.start, w.end) for w in words]
+        latencies: list[float] = []
+        decodes = 1
+    else:
+        decodes, events = replay_events(engine, audio, options)
+        finals = [e for _, e in events if isinstance(e, Final)]
+        timed = [TimedWord(w.text, w.start, w.end) for f in finals for w in f.words]
+        latencies = commit_latencies(events)
+    scores = score_clips(timed, stream.offsets)
+    return {
+        "stream": stream.name, "system": system, "decodes": decodes,
+        "wall_s": round(time.perf_counter() - t0, 1), "audio_s": round(stream.duration_s, 1),
+        "clips": [s.clip_id for s in scores], "errors": [s.errors for s in scores],
+        "words": [s.words for s in scores], "commit_latency_s": latencies,
+    }
+
+
+def read_lines(path: Path | None, model: str) -> dict[tuple[str, str], dict[str, Any]]:
+    if path is None or not path.is_file():
+        return {}
+    out = {}
+    for line in path.read_text("utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            if row.get("model") == model and "stream" in row:
+                out[(row["stream"], row["system"])] = row
+    return out
+
+
+def summarize(rows: list[dict[str, Any]], variants: dict[str, str]) -> dict[str, Any]:
+    """Per system: pooled WER and CI; against offline (and a variant against its mode):
+    difference and ratio with CIs. Only clips every compared system has are used."""
+    by_system: dict[str, dict[str, tuple[int, int]]] = {}
+    latencies: dict[str, list[float]] = {}
+    for row in rows:
+        clips = by_system.setdefault(row["system"], {})
+        for clip, errors, words in zip(row["clips"], row["errors"], row["words"], strict=True):
+            clips[clip] = (errors, words)
+        latencies.setdefault(row["system"], []).extend(row.get("commit_latency_s", []))
+    out: dict[str, Any] = {}
+    for system, clips in by_system.items():
+        errors = [e for e, _ in clips.values()]
+        words = [w for _, w in clips.values()]
+        entry: dict[str, Any] = {
+            "clips": len(clips), "words": sum(words),
+            "wer": wer_interval(errors, words).as_dict(),
+        }
+        if system != OFFLINE:
+            entry["commit_latency_s"] = summary(latencies.get(system, []))
+        against = [(OFFLINE, "vs_offline")]
+        if system in variants:
+            against.append((variants[system], "vs_main"))
+        for other, key in against:
+            base = by_system.get(other)
+            if base is None or other == system:
+                continue
+            shared = [c for c in clips if c in base]
+            if not shared:
+                continue
+            entry[key] = compare([clips[c][0] for c in shared], [base[c][0] for c in shared],
+                                 [clips[c][1] for c in shared]).as_dict()
+        out[system] = entry
+    return out
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.dev_replay",
+                                     description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("model", nargs="?", default="tiny.en")
+    parser.add_argument("--modes", default=",".join(LATENCY_MODES),
+                        help="latency modes to replay, comma-separated [all three]")
+    parser.add_argument("--options", default="{}",
+                        help="PolicyOptions overrides applied on top of each mode (JSON): a "
+                             "variant, compared with the mode itself when that is in --out")
+    parser.add_argument("--streams", type=int, default=None,
+                        help="only the first N dev-set streams (5 min each) [all 18]")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="JSONL of per-stream results: reused and extended")
+    args = parser.parse_args(argv)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    bad = [m for m in modes if m not in LATENCY_MODES]
+    if bad:
+        parser.error(f"--modes: unknown {', '.join(bad)}; modes: {', '.join(LATENCY_MODES)}")
+    overrides = dataclass_overrides(parser, args.options, PolicyOptions, "--options")
+    if args.streams is not None and args.streams < 1:
+        parser.error("--streams must be >= 1")
+    engine = WhisperEngine(resolve_asr(args.model), SEQUENTIAL)
+    done = read_lines(args.out, args.model)
+    systems: list[tuple[str, PolicyOptions | None]] = [(OFFLINE, None)]
+    variants: dict[str, str] = {}
+    for mode in modes:
+        opts = replace(latency_options(mode), **overrides)  # type: ignore[arg-type]
+        name = system_name(mode, overrides)
+        systems.append((name, opts))
+        if overrides:
+            variants[name] = mode
+    rows: list[dict[str, Any]] = []
+    for stream in english_dev_streams(limit=args.streams):
+        for name, opts in systems:
+            row = done.get((stream.name, name))
+            if row is None:
+                row = {"model": args.model, **run_stream(engine, stream, name, opts)}
+                if args.out is not None:
+                    args.out.parent.mkdir(parents=True, exist_ok=True)
+                    with args.out.open("a", encoding="utf-8") as fh:
+                        fh.write(json.dumps(row) + "\n")
+                print(json.dumps({k: row[k] for k in ("stream", "system", "decodes", "wall_s")}
+                                 | {"errors": sum(row["errors"]), "words": sum(row["words"])}),
+                      file=sys.stderr, flush=True)
+            rows.append(row)
+    for mode in modes:  # a variant's main mode, if an earlier run left it in --out
+        if overrides:
+            rows.extend(r for (_, system), r in done.items() if system == mode
+                        and any(r["stream"] == x["stream"] for x in rows))
+    result = {"model": args.model, "options": overrides, "streams": len({r["stream"]
+                                                                         for r in rows}),
+              "systems": summarize(rows, variants)}
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    from benchmarks.cli import guarded
+
+    sys.exit(guarded(main, "python -m benchmarks.dev_replay"))
