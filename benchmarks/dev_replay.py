@@ -37,11 +37,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from benchmarks.data.devset import TimedWord, english_dev_streams, score_clips
 from benchmarks.measure import summary
 from benchmarks.offline import cli_audio
 from benchmarks.policy_replay import SEQUENTIAL, dataclass_overrides, replay_events
 from benchmarks.stats import compare, wer_interval
+from server.asr.batched import BatchedWhisperEngine
 from server.asr.whisper import WhisperEngine
 from server.models.resolve import resolve_asr
 from server.streaming.events import Final, Partial, PolicyEvent
@@ -66,6 +69,14 @@ def commit_latencies(timed: list[tuple[float, PolicyEvent]]) -> list[float]:
                 committed = seen[k] if k < len(seen) else at
                 out.append(round(committed - word.end, 3))
     return out
+
+
+def spread(n: int, stride: int = 5) -> list[int]:
+    """0..n-1 in an order whose every prefix spans the set: k * stride mod n (stride
+    coprime to n), so `--streams N` takes read prompts, acted dialogue and the rest alike."""
+    while np.gcd(stride, n) != 1:
+        stride += 1
+    return [k * stride % n for k in range(n)]
 
 
 def system_name(mode: str, overrides: dict[str, Any]) -> str:
@@ -153,9 +164,17 @@ def main(argv: list[str]) -> int:
                         help="PolicyOptions overrides applied on top of each mode (JSON): a "
                              "variant, compared with the mode itself when that is in --out")
     parser.add_argument("--streams", type=int, default=None,
-                        help="only the first N dev-set streams (5 min each) [all 18]")
+                        help="only N dev-set streams (5 min each), spread over the set "
+                             "(`spread`) [all 18]")
     parser.add_argument("--out", type=Path, default=None,
                         help="JSONL of per-stream results: reused and extended")
+    parser.add_argument("--engine", choices=["batched", "whisper"], default="batched",
+                        help="recognition engine of the streaming decodes, as the server's "
+                             "--asr-engine [batched]; offline is faster-whisper's long-form path")
+    parser.add_argument("--summary", action="store_true",
+                        help="decode nothing: summarize what --out holds for these modes")
+    parser.add_argument("--no-offline", action="store_true",
+                        help="do not decode offline (another run does; join the --out files)")
     args = parser.parse_args(argv)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     bad = [m for m in modes if m not in LATENCY_MODES]
@@ -164,9 +183,15 @@ def main(argv: list[str]) -> int:
     overrides = dataclass_overrides(parser, args.options, PolicyOptions, "--options")
     if args.streams is not None and args.streams < 1:
         parser.error("--streams must be >= 1")
-    engine = WhisperEngine(resolve_asr(args.model), SEQUENTIAL)
+    if args.summary and args.out is None:
+        parser.error("--summary needs --out")
     done = read_lines(args.out, args.model)
-    systems: list[tuple[str, PolicyOptions | None]] = [(OFFLINE, None)]
+    engine: WhisperEngine | None = None
+    if not args.summary:
+        info = resolve_asr(args.model)
+        engine = (BatchedWhisperEngine(info, SEQUENTIAL) if args.engine == "batched"
+                  else WhisperEngine(info, SEQUENTIAL))
+    systems: list[tuple[str, PolicyOptions | None]] = [] if args.no_offline else [(OFFLINE, None)]
     variants: dict[str, str] = {}
     for mode in modes:
         opts = replace(latency_options(mode), **overrides)  # type: ignore[arg-type]
@@ -175,11 +200,16 @@ def main(argv: list[str]) -> int:
         if overrides:
             variants[name] = mode
     rows: list[dict[str, Any]] = []
-    for stream in english_dev_streams(limit=args.streams):
+    streams = english_dev_streams()
+    for stream in [streams[k] for k in spread(len(streams))][: args.streams]:
         for name, opts in systems:
             row = done.get((stream.name, name))
+            if row is None and engine is None:
+                continue
             if row is None:
-                row = {"model": args.model, **run_stream(engine, stream, name, opts)}
+                assert engine is not None
+                row = {"model": args.model, "engine": args.engine,
+                       **run_stream(engine, stream, name, opts)}
                 if args.out is not None:
                     args.out.parent.mkdir(parents=True, exist_ok=True)
                     with args.out.open("a", encoding="utf-8") as fh:
