@@ -18,6 +18,10 @@ against offline (and a variant against its mode without `--options`) the differe
 ratio with their CIs (benchmarks/stats.py). A change counts only where the difference's
 interval excludes 0.
 
+`--modes ...,baseline` also replays benchmarks/baseline (the whisper_streaming design: 1 s
+iterations over its whole buffer, beam 5) the same way (benchmarks/baseline/replay.py), and
+compares each mode with it.
+
 Also per mode, the algorithmic latency of each word: when, in stream time, the policy first
 committed it (stable partial or final) minus the word's end; with decodes taking no time.
 A lower bound of what a server adds to it (decode time and queueing), and a figure that
@@ -39,6 +43,9 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.baseline.replay import replay_baseline
+from benchmarks.baseline.server import BaselineOptions
+from benchmarks.baseline.server import load_model as load_baseline_model
 from benchmarks.data.devset import TimedWord, english_dev_streams, score_clips
 from benchmarks.measure import summary
 from benchmarks.offline import cli_audio
@@ -52,6 +59,8 @@ from server.streaming.policy import LATENCY_MODES, PolicyOptions, latency_option
 from server.transcribe import transcribe_audio
 
 OFFLINE = "offline"
+#: The whisper_streaming design (benchmarks/baseline), replayed the same way.
+BASELINE = "baseline"
 
 
 def commit_latencies(timed: list[tuple[float, PolicyEvent]]) -> list[float]:
@@ -87,7 +96,12 @@ def run_stream(engine: WhisperEngine, stream: Any, system: str,
                options: PolicyOptions | None) -> dict[str, Any]:
     audio = cli_audio(stream)
     t0 = time.perf_counter()
-    if options is None:
+    if system == BASELINE:
+        decodes, committed = replay_baseline(baseline_model(engine), audio,
+                                             baseline_options(engine))
+        timed = [TimedWord(w.text, w.start, w.end) for _, w in committed]
+        latencies = [round(at - w.end, 3) for at, w in committed]
+    elif options is None:
         words = transcribe_audio(engine, audio, "en").words
         timed = [TimedWord(w.text, w.start, w.end) for w in words]
         latencies: list[float] = []
@@ -104,6 +118,23 @@ def run_stream(engine: WhisperEngine, stream: Any, system: str,
         "clips": [s.clip_id for s in scores], "errors": [s.errors for s in scores],
         "words": [s.words for s in scores], "commit_latency_s": latencies,
     }
+
+
+_BASELINE_MODELS: dict[str, Any] = {}
+
+
+def baseline_options(engine: WhisperEngine) -> BaselineOptions:
+    info = engine.info
+    return BaselineOptions(model_path=str(info.path), model_name=info.name,
+                           multilingual=info.multilingual)
+
+
+def baseline_model(engine: WhisperEngine) -> Any:
+    """The baseline's own faster-whisper model (its settings: beam 5, default threads)."""
+    key = str(engine.info.path)
+    if key not in _BASELINE_MODELS:
+        _BASELINE_MODELS[key] = load_baseline_model(baseline_options(engine))
+    return _BASELINE_MODELS[key]
 
 
 def read_lines(path: Path | None, model: str) -> dict[tuple[str, str], dict[str, Any]]:
@@ -139,6 +170,8 @@ def summarize(rows: list[dict[str, Any]], variants: dict[str, str]) -> dict[str,
         if system != OFFLINE:
             entry["commit_latency_s"] = summary(latencies.get(system, []))
         against = [(OFFLINE, "vs_offline")]
+        if system not in (OFFLINE, BASELINE):
+            against.append((BASELINE, "vs_baseline"))
         if system in variants:
             against.append((variants[system], "vs_main"))
         for other, key in against:
@@ -159,7 +192,8 @@ def main(argv: list[str]) -> int:
                                      description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("model", nargs="?", default="tiny.en")
     parser.add_argument("--modes", default=",".join(LATENCY_MODES),
-                        help="latency modes to replay, comma-separated [all three]")
+                        help="latency modes to replay, comma-separated, and 'baseline' for "
+                             "benchmarks/baseline's design [fast,balanced,accurate]")
     parser.add_argument("--options", default="{}",
                         help="PolicyOptions overrides applied on top of each mode (JSON): a "
                              "variant, compared with the mode itself when that is in --out")
@@ -176,10 +210,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--no-offline", action="store_true",
                         help="do not decode offline (another run does; join the --out files)")
     args = parser.parse_args(argv)
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    bad = [m for m in modes if m not in LATENCY_MODES]
+    names = [m.strip() for m in args.modes.split(",") if m.strip()]
+    bad = [m for m in names if m not in (*LATENCY_MODES, BASELINE)]
     if bad:
-        parser.error(f"--modes: unknown {', '.join(bad)}; modes: {', '.join(LATENCY_MODES)}")
+        parser.error(f"--modes: unknown {', '.join(bad)}; modes: "
+                     f"{', '.join((*LATENCY_MODES, BASELINE))}")
+    modes = [m for m in names if m != BASELINE]
     overrides = dataclass_overrides(parser, args.options, PolicyOptions, "--options")
     if args.streams is not None and args.streams < 1:
         parser.error("--streams must be >= 1")
@@ -199,6 +235,8 @@ def main(argv: list[str]) -> int:
         systems.append((name, opts))
         if overrides:
             variants[name] = mode
+    if BASELINE in names:
+        systems.append((BASELINE, None))
     rows: list[dict[str, Any]] = []
     streams = english_dev_streams()
     for stream in [streams[k] for k in spread(len(streams))][: args.streams]:
