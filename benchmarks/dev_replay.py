@@ -96,6 +96,7 @@ def run_stream(engine: WhisperEngine, stream: Any, system: str,
                options: PolicyOptions | None) -> dict[str, Any]:
     audio = cli_audio(stream)
     t0 = time.perf_counter()
+    latencies: list[float] = []
     if system == BASELINE:
         decodes, committed = replay_baseline(baseline_model(engine), audio,
                                              baseline_options(engine))
@@ -104,7 +105,6 @@ def run_stream(engine: WhisperEngine, stream: Any, system: str,
     elif options is None:
         words = transcribe_audio(engine, audio, "en").words
         timed = [TimedWord(w.text, w.start, w.end) for w in words]
-        latencies: list[float] = []
         decodes = 1
     else:
         decodes, events = replay_events(engine, audio, options)
@@ -230,9 +230,8 @@ def main(argv: list[str]) -> int:
     systems: list[tuple[str, PolicyOptions | None]] = [] if args.no_offline else [(OFFLINE, None)]
     variants: dict[str, str] = {}
     for mode in modes:
-        opts = replace(latency_options(mode), **overrides)  # type: ignore[arg-type]
         name = system_name(mode, overrides)
-        systems.append((name, opts))
+        systems.append((name, replace(latency_options(mode), **overrides)))
         if overrides:
             variants[name] = mode
     if BASELINE in names:

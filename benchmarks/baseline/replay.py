@@ -20,15 +20,16 @@ from benchmarks.baseline.server import BaselineOptions, recognize
 
 
 def replay_baseline(
-    model: Any, audio: npt.NDArray[np.float32], opts: BaselineOptions, language: str = "en",
+    model: Any, stream_audio: npt.NDArray[np.float32], opts: BaselineOptions,
+    language: str = "en",
 ) -> tuple[int, list[tuple[float, TimedWord]]]:
-    """(iterations, [(stream time committed, word)]) for `audio` then 1 s of silence."""
+    """(iterations, [(stream time committed, word)]) for `stream_audio`, then 1 s of silence."""
 
-    def recognizer(buffer: npt.NDArray[np.float32], prompt: str) -> Hypothesis:
-        return recognize(model, buffer, prompt, language, "transcribe", opts.beam_size)
+    def recognizer(audio: npt.NDArray[np.float32], prompt: str) -> Hypothesis:
+        return recognize(model, audio, prompt, language, "transcribe", opts.beam_size)
 
     proc = OnlineProcessor(recognizer, trim_s=opts.trim_s)
-    signal = np.concatenate([audio, np.zeros(SAMPLE_RATE, np.float32)])
+    signal = np.concatenate([stream_audio, np.zeros(SAMPLE_RATE, np.float32)])
     step = int(opts.min_chunk_s * SAMPLE_RATE)
     out: list[tuple[float, TimedWord]] = []
     iterations = 0
