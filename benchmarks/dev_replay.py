@@ -205,6 +205,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--engine", choices=["batched", "whisper"], default="batched",
                         help="recognition engine of the streaming decodes, as the server's "
                              "--asr-engine [batched]; offline is faster-whisper's long-form path")
+    parser.add_argument("--plot", type=Path, default=None, metavar="PNG",
+                        help="also draw the frontier: WER (95 %% CI) against commit latency "
+                             "p50, a point per system")
     parser.add_argument("--summary", action="store_true",
                         help="decode nothing: summarize what --out holds for these modes")
     parser.add_argument("--no-offline", action="store_true",
@@ -263,7 +266,20 @@ def main(argv: list[str]) -> int:
                                                                          for r in rows}),
               "systems": summarize(rows, variants)}
     print(json.dumps(result, indent=1))
+    if args.plot is not None:
+        plot_frontier(args.plot, result["systems"])
     return 0
+
+
+def plot_frontier(path: Path, systems: dict[str, Any]) -> None:
+    """The summary's systems as WER against commit-latency p50; offline as a line."""
+    from benchmarks.report import frontier_plot
+
+    points = [(name, s["commit_latency_s"]["p50"], s["wer"]["value"], s["wer"])
+              for name, s in systems.items()
+              if name != OFFLINE and s.get("commit_latency_s", {}).get("p50") is not None]
+    offline = systems.get(OFFLINE, {}).get("wer", {}).get("value")
+    frontier_plot(path, points, "commit latency p50, zero decode time (s)", offline)
 
 
 if __name__ == "__main__":

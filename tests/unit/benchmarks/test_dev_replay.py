@@ -60,3 +60,18 @@ def test_bad_modes_are_refused_before_loading_a_model(capsys: pytest.CaptureFixt
         main(["no-such-model", "--modes", "fast,slow"])
     assert exc.value.code == 2
     assert "unknown slow" in capsys.readouterr().err
+
+
+def test_frontier_plot_has_a_point_per_system(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from benchmarks.dev_replay import plot_frontier
+
+    wer = {"value": 0.1, "low": 0.09, "high": 0.11}
+    systems = {"offline": {"wer": wer},
+               "fast": {"wer": wer, "commit_latency_s": {"p50": 0.8}},
+               "accurate": {"wer": wer, "commit_latency_s": {"p50": 2.5}},
+               "baseline": {"wer": wer, "commit_latency_s": {"p50": None}}}
+    path = Path(str(tmp_path)) / "frontier.png"
+    plot_frontier(path, systems)
+    assert path.stat().st_size > 1000
