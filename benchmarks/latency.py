@@ -7,8 +7,9 @@ For each model: the offline ceiling (`parley transcribe` on the whole stream),
 then a concurrency sweep (1, 2, 4, ... simultaneous real-time streams) against
 a Parley server and the baseline server (benchmarks/baseline: whisper_streaming's
 design, one model + thread per client), alternating the two at every step, until
-each one's p90 final latency passes the SLO. Then Dutch speech -> English
-(Whisper's translate task; model `base`), and the translation stage
+each one's p90 final latency passes the SLO. Then speech in another language -> English
+(Whisper's translate task; model `base`; Dutch by default, `--translate-from cs|es|fr`:
+Czech dialogue, Spanish or French prompts), and the translation stage
 (benchmarks.mt_stage). Writes results.json, results.md and PNG plots.
 """
 
@@ -31,7 +32,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from benchmarks.data import Stream, build_stream, dutch_clips, english_clips, english_dev_clips
+from benchmarks.data import (
+    Stream,
+    asterisk_clips,
+    build_stream,
+    czech_clips,
+    dutch_clips,
+    english_clips,
+    english_dev_clips,
+)
 from benchmarks.data.audio import load_audio_16k, to_pcm16
 from benchmarks.recording import Recording
 from benchmarks.replay import start_message
@@ -53,6 +62,8 @@ from benchmarks.steps import (
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
+#: --translate-from: speech with an English reference for every clip.
+TRANSLATION_SOURCES = ("nl", "cs", "es", "fr")
 
 
 def add_latency_arguments(p: argparse.ArgumentParser) -> None:
@@ -72,6 +83,10 @@ def add_latency_arguments(p: argparse.ArgumentParser) -> None:
                    help="length of the Dutch stream; 0 skips translation [default: 60]")
     p.add_argument("--dutch-model", default="base",
                    help="multilingual model for Dutch -> English [default: base]")
+    p.add_argument("--translate-from", choices=sorted(TRANSLATION_SOURCES), default="nl",
+                   help="the speech of the translation section (results key 'dutch'): Dutch or"
+                        " Czech game dialogue (Fish Fillets NG), Spanish or French prompts"
+                        " (Asterisk); English references for every clip [default: nl]")
     p.add_argument("--max-streams", type=int, default=16,
                    help="largest step of the concurrency sweep (1, 2, 4, ...) [default: 16]")
     p.add_argument("--no-sweep", action="store_true", help="1 stream only")
@@ -117,6 +132,15 @@ class Plan:
     mt_passes: int
     #: Parley's latency modes, each measured as its own system (`parley_system`).
     latency_modes: list[str] = field(default_factory=lambda: ["fast"])
+
+
+def _translation_clips(language: str) -> list[Any]:
+    if language == "nl":
+        return dutch_clips(limit=400)
+    if language == "cs":
+        return czech_clips(limit=400)
+    # Asterisk prompts of 5+ words: the short ones are single menu words.
+    return asterisk_clips(language, min_words=5)  # type: ignore[arg-type]
 
 
 def parley_system(mode: str) -> str:
@@ -189,8 +213,9 @@ def make_plan(args: argparse.Namespace) -> Plan:
                                name=f"bench-english-{int(args.seconds)}s")
     dutch = None
     if args.dutch_seconds > 0:
-        dutch = build_stream(_select(dutch_clips(limit=400), args.dutch_seconds),
-                             name=f"bench-dutch-{int(args.dutch_seconds)}s")
+        source = args.translate_from
+        dutch = build_stream(_select(_translation_clips(source), args.dutch_seconds),
+                             name=f"bench-{source}-{int(args.dutch_seconds)}s")
     return Plan(models=models, english=english, dutch=dutch,
                 counts=args.streams or _counts(args.max_streams, not args.no_sweep),
                 stop_at_miss=args.streams is None,
@@ -362,18 +387,20 @@ def run_dutch(args: argparse.Namespace, plan: Plan) -> dict[str, Any]:
 
     assert plan.dutch is not None
     model = args.dutch_model
+    language = args.translate_from
     engine = load_engine(model, args.threads)
     result: dict[str, Any] = {
         "model": model,
+        "language": language,
         "offline": {
-            "transcript": offline_transcript(engine, plan.dutch, "nl"),
-            "translation": offline_translation(engine, plan.dutch, "nl"),
+            "transcript": offline_transcript(engine, plan.dutch, language),
+            "translation": offline_translation(engine, plan.dutch, language),
         },
     }
     del engine
     with targets(args, model, plan, mt=None) as tgts:
         for t in tgts:
-            step = measure(t, plan.dutch, 1, args, language="nl", targets_langs=["en"],
+            step = measure(t, plan.dutch, 1, args, language=language, targets_langs=["en"],
                            translation_lang="en")
             result[t.system] = step
             _progress_line(f"{model} nl->en", t.system, step)

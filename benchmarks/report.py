@@ -144,7 +144,8 @@ def markdown(results: dict[str, Any]) -> str:
                        + ", ".join(f"{k} {_fmt(v)}" for k, v in r.items()))
     dutch = results.get("dutch")
     if dutch:
-        out += ["", f"## Dutch speech -> English ({dutch['model']}, Whisper translate)", ""]
+        source = dutch.get("language", "nl")
+        out += ["", f"## Speech ({source}) -> English ({dutch['model']}, Whisper translate)", ""]
         rows = []
         off = dutch["offline"]
         rows.append(["offline", off["transcript"]["wer"], "-", off["translation"]["bleu"],
