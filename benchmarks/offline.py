@@ -30,7 +30,7 @@ def cli_audio(stream: Stream) -> npt.NDArray[np.float32]:
 
     Not `stream.audio`, which scales by 1/32767: faster-whisper's long-form decode is chaotic
     enough that this inaudible gain moved tiny.en's WER on the whole English set from 24.4 %
-    to 27.2 % (docs/benchmarks.md, 2026-12-06).
+    to 27.2 % (docs/benchmarks-log.md, 2026-12-06).
     """
     return load_audio(stream.wav_path)
 

@@ -235,7 +235,7 @@ def read_runs(path: Path) -> list[dict[str, Any]]:
 
 def _errors(run: dict[str, Any], words: int) -> float:
     # Runs saved before "streaming_errors" existed give only the rate; a base written by
-    # hand (figures from docs/benchmarks.md) may give only the count.
+    # hand (figures from docs/benchmarks-log.md) may give only the count.
     if "streaming_errors" in run:
         return float(run["streaming_errors"])
     return float(run["streaming_wer"] * words)

@@ -73,7 +73,7 @@ class ServerConfig:
     #: "batched": `server.asr.batched` (many sessions' requests per call, encoder windows
     #: sized to their audio); "whisper": faster-whisper's transcribe, one request per call.
     #: Batched is the default because through the server it was both faster and at least as
-    #: accurate for tiny.en and base on 2 cores (docs/benchmarks.md, 2026-12-06).
+    #: accurate for tiny.en and base on 2 cores (docs/benchmarks-log.md, 2026-12-06).
     asr_engine: AsrEngine = "batched"
     #: The batched engine's options (encoder windows...); unused by "whisper".
     batch: BatchOptions = field(default_factory=BatchOptions)

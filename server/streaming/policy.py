@@ -116,7 +116,7 @@ class PolicyOptions:
     #: Whether final decodes (an utterance's last, whole) are prompted as well. They hear
     #: better without: Whisper decodes the utterance cold, as `parley transcribe` decodes
     #: its windows. Partials need the prompt: it keeps successive decodes agreeing.
-    #: tiny.en, nine replay layouts (docs/benchmarks.md): utterance-at-once 452 errors
+    #: tiny.en, nine replay layouts (docs/benchmarks-log.md): utterance-at-once 452 errors
     #: unprompted against 496 prompted; streaming, batched engine, 486 with unprompted
     #: finals against 495; with no prompt on any decode, +39 over seven layouts.
     prompt_finals: bool = False
