@@ -14,8 +14,9 @@ the same 16-bit samples the server would hear.
 
 Every transcript is scored clip by clip (words assigned to clips by their times), and the
 summary gives, per system, the pooled WER with its paired-bootstrap 95 % CI over clips, and
-against offline (and a variant against its mode without `--options`) the difference and
-ratio with their CIs (benchmarks/stats.py). A change counts only where the difference's
+against offline, the baseline and `fast` (and a variant against its mode without
+`--options`) the difference and ratio with their CIs (benchmarks/stats.py), on the clips
+both have. A change counts only where the difference's
 interval excludes 0.
 
 `--modes ...,baseline` also replays benchmarks/baseline (the whisper_streaming design: 1 s
@@ -172,6 +173,8 @@ def summarize(rows: list[dict[str, Any]], variants: dict[str, str]) -> dict[str,
         against = [(OFFLINE, "vs_offline")]
         if system not in (OFFLINE, BASELINE):
             against.append((BASELINE, "vs_baseline"))
+        if system not in (OFFLINE, BASELINE, "fast"):
+            against.append(("fast", "vs_fast"))  # each mode against today's behaviour
         if system in variants:
             against.append((variants[system], "vs_main"))
         for other, key in against:
@@ -208,6 +211,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--plot", type=Path, default=None, metavar="PNG",
                         help="also draw the frontier: WER (95 %% CI) against commit latency "
                              "p50, a point per system")
+    parser.add_argument("--markdown", type=Path, default=None, metavar="MD",
+                        help="also write the summary as a Markdown table")
     parser.add_argument("--summary", action="store_true",
                         help="decode nothing: summarize what --out holds for these modes")
     parser.add_argument("--no-offline", action="store_true",
@@ -268,7 +273,42 @@ def main(argv: list[str]) -> int:
     print(json.dumps(result, indent=1))
     if args.plot is not None:
         plot_frontier(args.plot, result["systems"])
+    if args.markdown is not None:
+        args.markdown.write_text(markdown_table(result["systems"]), "utf-8")
     return 0
+
+
+def _pct(interval: dict[str, float] | None) -> str:
+    if not interval:
+        return "-"
+    return (f"{100 * interval['value']:.2f} % ({100 * interval['low']:.2f}-"
+            f"{100 * interval['high']:.2f})")
+
+
+def _ratio(cmp: dict[str, Any] | None) -> str:
+    if not cmp:
+        return "-"
+    r = cmp["ratio"]
+    return f"{r['value']:.3f}x ({r['low']:.3f}-{r['high']:.3f})"
+
+
+def markdown_table(systems: dict[str, Any]) -> str:
+    """One row per system: WER and CI, offline WER on the same clips, ratios with CIs,
+    commit latency."""
+    head = ("| system | clips | words | WER (95 % CI) | offline WER, same clips | "
+            "WER / offline (95 % CI) | / baseline (95 % CI) | / fast (95 % CI) | "
+            "commit latency p50 / p90 |\n|---|---|---|---|---|---|---|---|---|\n")
+    rows = []
+    for name, s in systems.items():
+        vs_off = s.get("vs_offline")
+        lat = s.get("commit_latency_s") or {}
+        latency = (f"{lat['p50']:.2f} / {lat['p90']:.2f} s" if lat.get("p50") is not None
+                   else "-")
+        rows.append(
+            f"| {name} | {s['clips']} | {s['words']} | {_pct(s['wer'])} | "
+            f"{_pct(vs_off['wer_b']) if vs_off else '-'} | {_ratio(vs_off)} | "
+            f"{_ratio(s.get('vs_baseline'))} | {_ratio(s.get('vs_fast'))} | {latency} |")
+    return head + "\n".join(rows) + "\n"
 
 
 def plot_frontier(path: Path, systems: dict[str, Any]) -> None:

@@ -118,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     add(s, "--no-mt", action="store_true", default=False, help="load no translation model")
     add(s, "--latency", default=ServerConfig().latency, choices=list(LATENCY_MODES),
         help="latency mode of sessions whose start names none (start.latency): fast (words"
-             " committed as decodes agree), balanced (1.5 s of audio after a word before it"
-             " is committed), accurate (each utterance's final is one decode of all of it)")
+             " committed as decodes agree), accurate (each utterance's final is one decode of"
+             " all of it), balanced (accurate, with unbroken speech cut every 6-8 s)")
     add(s, "--asr-engine", default=ServerConfig().asr_engine, choices=list(get_args(AsrEngine)),
         help="recognition engine: batched decoding of many sessions' requests in windows sized"
              " to their audio (server/asr/batched.py), or faster-whisper's transcribe per request")

@@ -26,14 +26,17 @@ How it works
 Latency modes (`PolicyOptions.latency`, presets from `latency_options`): one core, three
 settings of its knobs.
 - `fast`: the above.
-- `balanced`: a word is committed only once `commit_margin_s` (1.5 s) of audio after it has
-  been heard, so agreement rests on more right context, and an utterance's last words always
-  come from a decode of the whole utterance (`final_redecode`).
 - `accurate`: nothing is committed while the utterance goes on (`commit_partials` off:
-  partials are all unstable text); when it ends (endpoint, or `max_utterance_s` at a dip in
-  the VAD) one decode of the whole utterance, with the context audio before it, is its final,
-  as `parley transcribe` hears it. Partials are decoded less often (`decode_interval_s` 1 s):
-  they are only shown.
+  partials are all unstable text); when it ends (endpoint, or `max_utterance_s` (20 s) at a
+  dip in the VAD) one decode of the whole utterance, with the context audio before it, is
+  its final, as `parley transcribe` hears it. Partials are decoded less often
+  (`decode_interval_s` 1 s): they are only shown.
+- `balanced`: `accurate` with utterances cut at the first VAD dip after 6 s of speech (at
+  the latest 2 s later), so a speaker who does not pause waits for a final at most about
+  8 s instead of 23; each piece is still decoded whole, with the audio before it as
+  context. (A `fast` with a later commit rule, words committed only 1.5 s behind the
+  decoded audio, made no fewer errors than `fast` in the replay: docs/benchmarks-log.md,
+  2026-12-03 16:00.)
 
 Invariants
 - At most one request is in flight; results arrive in request order.
@@ -162,13 +165,12 @@ def latency_options(mode: LatencyMode, base: PolicyOptions | None = None) -> Pol
     opts = base or PolicyOptions()
     if mode == "fast":
         return replace(opts, latency="fast")
-    if mode == "balanced":
-        return replace(opts, latency="balanced", commit_margin_s=1.5, final_redecode=True)
-    if mode == "accurate":
+    if mode in ("balanced", "accurate"):
+        cap, grace = (6.0, 2.0) if mode == "balanced" else (20.0, 3.0)
         return replace(
-            opts, latency="accurate", commit_partials=False, sentence_finals=False,
-            final_redecode=True, decode_interval_s=1.0, max_utterance_s=20.0,
-            max_utterance_grace_s=3.0, context_s=min(opts.context_s, 4.0),
+            opts, latency=mode, commit_partials=False, sentence_finals=False,
+            final_redecode=True, decode_interval_s=1.0, max_utterance_s=cap,
+            max_utterance_grace_s=grace, context_s=min(opts.context_s, 4.0),
             max_buffer_s=28.0,
         )
     raise ValueError(f"latency must be one of {', '.join(LATENCY_MODES)}, not {mode!r}")

@@ -75,3 +75,13 @@ def test_frontier_plot_has_a_point_per_system(tmp_path: object) -> None:
     path = Path(str(tmp_path)) / "frontier.png"
     plot_frontier(path, systems)
     assert path.stat().st_size > 1000
+
+
+def test_markdown_table_has_a_row_per_system() -> None:
+    from benchmarks.dev_replay import markdown_table
+
+    rows = [_row("offline", "s0", [1, 0, 2] * 20), _row("accurate", "s0", [1, 1, 2] * 20)]
+    table = markdown_table(summarize(rows, {}))
+    lines = table.strip().splitlines()
+    assert len(lines) == 4 and lines[2].startswith("| offline | 60 | 600 |")
+    assert "x (" in lines[3] and "s |" in lines[3]

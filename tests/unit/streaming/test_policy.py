@@ -494,21 +494,25 @@ def test_fast_commits_during_the_utterance_where_accurate_does_not() -> None:
     assert early and early[0] < words[-1].end
 
 
-def test_balanced_commits_later_than_fast_and_always_decodes_the_end() -> None:
-    words = script(0.5, WORDS)
-    audio = [silence(0.5), speech(len(WORDS) * 0.3), silence(1.5)]
+def test_balanced_finals_come_sooner_than_accurate_in_unbroken_speech() -> None:
+    words = _words(90)  # 27 s without a pause
+    audio = [silence(0.5), speech(27.0), silence(1.5)]
 
-    def first_stable(mode: LatencyMode) -> float:
+    def finals_of(mode: LatencyMode) -> list[tuple[float, Final]]:
         timed = timed_run(audio, ScriptedAsr(words), latency_options(mode))
-        return next(t for t, e in timed if isinstance(e, Partial) and e.stable)
+        assert all(e.stable == "" for _, e in timed if isinstance(e, Partial))
+        return [(t, e) for t, e in timed if isinstance(e, Final)]
 
-    assert first_stable("balanced") >= first_stable("fast") + 1.0
-    asr = ScriptedAsr(words)
-    timed_run(audio, asr, latency_options("balanced"))
-    assert asr.calls[-1].final  # the utterance's end was decoded again
-    asr_fast = ScriptedAsr(words)
-    timed_run(audio, asr_fast, latency_options("fast"))
-    assert sum(r.final for r in asr.calls) >= sum(r.final for r in asr_fast.calls)
+    balanced, accurate = finals_of("balanced"), finals_of("accurate")
+    opts = latency_options("balanced")
+    assert opts.max_utterance_s is not None
+    for fs in (balanced, accurate):
+        assert final_text([f for _, f in fs]) == [w.text.strip() for w in words]
+    assert len(balanced) >= 3 and {f.reason for _, f in balanced[:-1]} == {"max_length"}
+    # No word waits for its final longer than the cap, the grace and a decode.
+    longest = opts.max_utterance_s + opts.max_utterance_grace_s + 0.5
+    assert all(t - w.end <= longest for t, f in balanced for w in f.words)
+    assert balanced[0][0] < accurate[0][0] - 10.0
 
 
 def test_accurate_splits_unbroken_speech_at_max_utterance() -> None:
