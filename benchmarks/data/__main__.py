@@ -81,8 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     fetch.add_argument("which", nargs="+", choices=(*FETCHERS, *ALIASES))
     info = sub.add_parser("info", help="clip, word and minute counts of fetched sets "
                                        "(decodes all)")
-    info.add_argument("which", nargs="*", choices=(*SETS, []), default=["english", "dutch"])
+    info.add_argument("which", nargs="*", default=["english", "dutch"],
+                      help=f"sets: {', '.join(SETS)} [default: english dutch]")
     args = parser.parse_args(argv)
+    if args.command == "info" and (unknown := [w for w in args.which if w not in SETS]):
+        parser.error(f"info: unknown set {', '.join(unknown)}; sets: {', '.join(SETS)}")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     data = args.data_dir or data_dir()
     try:

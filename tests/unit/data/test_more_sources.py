@@ -128,3 +128,12 @@ def test_words_go_to_the_clip_they_lie_in_or_the_nearest() -> None:
 def test_fetch_names_expand_aliases_once() -> None:
     assert expand(["english-dev", "english"]) == ["asterisk-en", "drascula-en", "english"]
     assert set(expand(["all"])) >= {"czech", "asterisk-es", "asterisk-fr", "dutch"}
+
+
+def test_info_refuses_an_unknown_set(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks.data.__main__ import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["info", "klingon"])
+    assert exc.value.code == 2
+    assert "unknown set klingon" in capsys.readouterr().err
