@@ -265,7 +265,7 @@ def write_plots(out_dir: Path, results: dict[str, Any]) -> list[str]:
 
 def frontier_plot(
     path: Path, points: list[tuple[str, float, float, dict[str, float] | None]], xlabel: str,
-    offline_wer: float | None = None,
+    offline_wer: float | None = None, ylabel: str = "WER (95 % CI)",
 ) -> None:
     """WER (with its 95 % CI as an error bar where given) against a latency, one labelled
     point per system; `offline_wer` as a dashed line."""
@@ -283,7 +283,7 @@ def frontier_plot(
     if offline_wer is not None:
         ax.axhline(offline_wer, color="gray", ls="--", lw=0.8, label="offline")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("WER (95 % CI)")
+    ax.set_ylabel(ylabel)
     ax.set_xlim(left=0)
     ax.grid(alpha=0.3)
     ax.set_title("accuracy against latency: lower left is better")

@@ -68,9 +68,10 @@ def test_frontier_plot_has_a_point_per_system(tmp_path: object) -> None:
     from benchmarks.dev_replay import plot_frontier
 
     wer = {"value": 0.1, "low": 0.09, "high": 0.11}
+    vs = {"ratio": {"value": 1.1, "low": 1.0, "high": 1.2}}
     systems = {"offline": {"wer": wer},
-               "fast": {"wer": wer, "commit_latency_s": {"p50": 0.8}},
-               "accurate": {"wer": wer, "commit_latency_s": {"p50": 2.5}},
+               "fast": {"wer": wer, "commit_latency_s": {"p50": 0.8}, "vs_offline": vs},
+               "accurate": {"wer": wer, "commit_latency_s": {"p50": 2.5}, "vs_offline": vs},
                "baseline": {"wer": wer, "commit_latency_s": {"p50": None}}}
     path = Path(str(tmp_path)) / "frontier.png"
     plot_frontier(path, systems)
