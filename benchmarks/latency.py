@@ -7,8 +7,9 @@ For each model: the offline ceiling (`parley transcribe` on the whole stream),
 then a concurrency sweep (1, 2, 4, ... simultaneous real-time streams) against
 a Parley server and the baseline server (benchmarks/baseline: whisper_streaming's
 design, one model + thread per client), alternating the two at every step, until
-each one's p90 final latency passes the SLO. Then Dutch speech -> English
-(Whisper's translate task; model `base`), and the translation stage
+each one's p90 final latency passes the SLO. Then speech in another language -> English
+(Whisper's translate task; model `base`; Dutch by default, `--translate-from cs|es|fr`:
+Czech dialogue, Spanish or French prompts), and the translation stage
 (benchmarks.mt_stage). Writes results.json, results.md and PNG plots.
 """
 
@@ -19,18 +20,27 @@ import datetime as _dt
 import json
 import logging
 import platform
+import random
 import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from benchmarks.data import Stream, build_stream, dutch_clips, english_clips
+from benchmarks.data import (
+    Stream,
+    asterisk_clips,
+    build_stream,
+    czech_clips,
+    dutch_clips,
+    english_clips,
+    english_dev_clips,
+)
 from benchmarks.data.audio import load_audio_16k, to_pcm16
 from benchmarks.recording import Recording
 from benchmarks.replay import start_message
@@ -52,6 +62,8 @@ from benchmarks.steps import (
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
+#: --translate-from: speech with an English reference for every clip.
+TRANSLATION_SOURCES = ("nl", "cs", "es", "fr")
 
 
 def add_latency_arguments(p: argparse.ArgumentParser) -> None:
@@ -71,9 +83,19 @@ def add_latency_arguments(p: argparse.ArgumentParser) -> None:
                    help="length of the Dutch stream; 0 skips translation [default: 60]")
     p.add_argument("--dutch-model", default="base",
                    help="multilingual model for Dutch -> English [default: base]")
+    p.add_argument("--translate-from", choices=sorted(TRANSLATION_SOURCES), default="nl",
+                   help="the speech of the translation section (results key 'dutch'): Dutch or"
+                        " Czech game dialogue (Fish Fillets NG), Spanish or French prompts"
+                        " (Asterisk); English references for every clip [default: nl]")
     p.add_argument("--max-streams", type=int, default=16,
                    help="largest step of the concurrency sweep (1, 2, 4, ...) [default: 16]")
     p.add_argument("--no-sweep", action="store_true", help="1 stream only")
+    p.add_argument("--latency", type=_latency_modes, default=["fast"], metavar="MODE[,MODE...]",
+                   help="Parley latency modes to measure, each as its own system (start.latency:"
+                        " fast, balanced, accurate) [default: fast]")
+    p.add_argument("--english", choices=["english", "english-dev"], default="english",
+                   help="English clips the stream is cut from: the LibriVox + MFA set, or the"
+                        " 10,000-word dev set in a fixed shuffled order [default: english]")
     p.add_argument("--streams", type=_stream_counts, default=None, metavar="N[,N...]",
                    help="measure exactly these stream counts, each even after a miss "
                         "(instead of the 1, 2, 4, ... sweep, which stops at the first miss)")
@@ -108,6 +130,33 @@ class Plan:
     mt_model: str | None
     mt_sentences: int
     mt_passes: int
+    #: Parley's latency modes, each measured as its own system (`parley_system`).
+    latency_modes: list[str] = field(default_factory=lambda: ["fast"])
+
+
+def _translation_clips(language: str) -> list[Any]:
+    if language == "nl":
+        return dutch_clips(limit=400)
+    if language == "cs":
+        return czech_clips(limit=400)
+    # Asterisk prompts of 5+ words: the short ones are single menu words.
+    return asterisk_clips(language, min_words=5)  # type: ignore[arg-type]
+
+
+def parley_system(mode: str) -> str:
+    """"parley" for the fast mode (the default), "parley-<mode>" for the others."""
+    return "parley" if mode == "fast" else f"parley-{mode}"
+
+
+def _latency_modes(text: str) -> list[str]:
+    from server.streaming.policy import LATENCY_MODES
+
+    modes = [m.strip() for m in text.split(",") if m.strip()]
+    bad = [m for m in modes if m not in LATENCY_MODES]
+    if bad or not modes:
+        raise argparse.ArgumentTypeError(
+            f"latency modes are {', '.join(LATENCY_MODES)}, not {text!r}")
+    return list(dict.fromkeys(modes))
 
 
 def _stream_counts(text: str) -> list[int]:
@@ -153,19 +202,26 @@ def make_plan(args: argparse.Namespace) -> Plan:
                     english=english, dutch=None, counts=[1], stop_at_miss=True,
                     baseline=not args.no_baseline,
                     mt_model=None if args.mt_model == "none" else args.mt_model,
-                    mt_sentences=4, mt_passes=1)
-    english = build_stream(_select(english_clips(), args.seconds),
-                           name=f"bench-english-{int(args.seconds)}s")
+                    mt_sentences=4, mt_passes=1, latency_modes=args.latency)
+    if args.english == "english-dev":
+        pool = english_dev_clips()
+        random.Random(35).shuffle(pool)
+        english = build_stream(_select(pool, args.seconds),
+                               name=f"bench-english-dev-{int(args.seconds)}s")
+    else:
+        english = build_stream(_select(english_clips(), args.seconds),
+                               name=f"bench-english-{int(args.seconds)}s")
     dutch = None
     if args.dutch_seconds > 0:
-        dutch = build_stream(_select(dutch_clips(limit=400), args.dutch_seconds),
-                             name=f"bench-dutch-{int(args.dutch_seconds)}s")
+        source = args.translate_from
+        dutch = build_stream(_select(_translation_clips(source), args.dutch_seconds),
+                             name=f"bench-{source}-{int(args.dutch_seconds)}s")
     return Plan(models=models, english=english, dutch=dutch,
                 counts=args.streams or _counts(args.max_streams, not args.no_sweep),
                 stop_at_miss=args.streams is None,
                 baseline=not args.no_baseline,
                 mt_model=None if args.mt_model == "none" else args.mt_model,
-                mt_sentences=args.mt_sentences, mt_passes=3)
+                mt_sentences=args.mt_sentences, mt_passes=3, latency_modes=args.latency)
 
 
 def pcm_of(stream: Stream) -> npt.NDArray[np.int16]:
@@ -178,11 +234,13 @@ def targets(args: argparse.Namespace, model: str, plan: Plan, mt: list[str] | No
     with ExitStack() as stack:
         out: list[Target] = []
         if args.url:
-            out.append(Target("parley", args.url, None))
+            url, server = args.url, None
         else:
             srv = stack.enter_context(running(
                 "parley", parley_command(model, mt_models=mt, threads=args.threads)))
-            out.append(Target("parley", srv.url, srv))
+            url, server = srv.url, srv
+        for mode in plan.latency_modes:
+            out.append(Target(parley_system(mode), url, server, latency=mode))
         if plan.baseline:
             if args.baseline_url:
                 out.append(Target("baseline", args.baseline_url, None))
@@ -202,7 +260,8 @@ def measure(
     for k in range(max(1, args.repeat)):
         recs, usage = run_recordings(
             target, pcm, count, stream_name=stream.name,
-            start=start_message(language, targets_langs), frame_s=args.frame_ms / 1000,
+            start=start_message(language, targets_langs, latency=target.latency),
+            frame_s=args.frame_ms / 1000,
             drain_timeout_s=max(30.0, stream.duration_s), progress=not args.no_progress)
         if getattr(args, "events_dir", None) is not None:
             save_events(args.events_dir / f"{stream.name}-{target.system}-x{count}-r{k}.jsonl",
@@ -280,6 +339,7 @@ def run_english(args: argparse.Namespace, plan: Plan, model: str,
                 break
             loads.append(machine_load())
     result.update(systems)
+    add_wer_intervals(result)
     if "parley" in systems and "baseline" in systems:
         p1, b1 = systems["parley"]["steps"][0], systems["baseline"]["steps"][0]
         result["ratios_1_stream"] = ratios(p1, b1)
@@ -288,23 +348,59 @@ def run_english(args: argparse.Namespace, plan: Plan, model: str,
     return result
 
 
+def add_wer_intervals(result: dict[str, Any]) -> None:
+    """Every step's WER gets its 95 % CI and a paired bootstrap against offline (per clip,
+    benchmarks.stats); every system's first step one against the baseline's first."""
+    from benchmarks.stats import compare, wer_interval
+
+    offline = result.get("offline", {})
+    off_errors, words = offline.get("clip_errors"), offline.get("clip_words")
+    if not words or not sum(words):
+        return
+    baseline_steps = (result.get("baseline") or {}).get("steps") or [None]
+    first_baseline = baseline_steps[0]
+    for name, system in result.items():
+        if not isinstance(system, dict) or "steps" not in system:
+            continue
+        for step in system["steps"]:
+            errors = step.get("clip_errors")
+            if not errors or len(errors) != len(words):
+                continue
+            n = step["streams"]  # errors are summed over the step's n recordings
+            step_words = [w * n for w in words]
+            step["wer_ci"] = {
+                "wer": wer_interval(errors, step_words).as_dict(),
+                "vs_offline": compare(errors, [e * n for e in off_errors], step_words).as_dict(),
+            }
+        first = system["steps"][0] if system["steps"] else None
+        if (name != "baseline" and first is not None and first_baseline is not None
+                and "wer_ci" in first and first_baseline.get("clip_errors")
+                and first["streams"] == first_baseline["streams"]):
+            n = first["streams"]
+            first["wer_ci"]["vs_baseline"] = compare(
+                first["clip_errors"], first_baseline["clip_errors"], [w * n for w in words]
+            ).as_dict()
+
+
 def run_dutch(args: argparse.Namespace, plan: Plan) -> dict[str, Any]:
     from benchmarks.offline import load_engine, offline_transcript, offline_translation
 
     assert plan.dutch is not None
     model = args.dutch_model
+    language = args.translate_from
     engine = load_engine(model, args.threads)
     result: dict[str, Any] = {
         "model": model,
+        "language": language,
         "offline": {
-            "transcript": offline_transcript(engine, plan.dutch, "nl"),
-            "translation": offline_translation(engine, plan.dutch, "nl"),
+            "transcript": offline_transcript(engine, plan.dutch, language),
+            "translation": offline_translation(engine, plan.dutch, language),
         },
     }
     del engine
     with targets(args, model, plan, mt=None) as tgts:
         for t in tgts:
-            step = measure(t, plan.dutch, 1, args, language="nl", targets_langs=["en"],
+            step = measure(t, plan.dutch, 1, args, language=language, targets_langs=["en"],
                            translation_lang="en")
             result[t.system] = step
             _progress_line(f"{model} nl->en", t.system, step)

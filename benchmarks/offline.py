@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from benchmarks.data import Stream
+from benchmarks.data.devset import TimedWord, score_clips
 from benchmarks.scoring import TimedText, transcript_wer, translation_scores
 from server.asr.whisper import OFFLINE_BEAM_SIZE, AsrOptions, WhisperEngine
 from server.models.resolve import resolve_asr
@@ -29,7 +30,7 @@ def cli_audio(stream: Stream) -> npt.NDArray[np.float32]:
 
     Not `stream.audio`, which scales by 1/32767: faster-whisper's long-form decode is chaotic
     enough that this inaudible gain moved tiny.en's WER on the whole English set from 24.4 %
-    to 27.2 % (docs/benchmarks.md, 2026-12-06).
+    to 27.2 % (docs/benchmarks-log.md, 2026-12-06).
     """
     return load_audio(stream.wav_path)
 
@@ -39,8 +40,13 @@ def offline_transcript(engine: WhisperEngine, stream: Stream, language: str) -> 
     t0 = time.perf_counter()
     result = transcribe_audio(engine, audio, language)
     wall = time.perf_counter() - t0
+    scores = score_clips([TimedWord(w.text, w.start, w.end) for w in result.words],
+                         stream.offsets) if language == "en" else []
     return {
         "wer": transcript_wer(stream.reference, result.text, language),
+        # English: errors and reference words per clip, for bootstrap CIs (benchmarks.stats).
+        "clip_errors": [s.errors for s in scores] or None,
+        "clip_words": [s.words for s in scores] or None,
         "asr_s": round(result.asr_s, 2),
         "rtf": round(wall / stream.duration_s, 3),
         "words": len(result.words),

@@ -28,6 +28,10 @@ tuned on.
 output (saved stdout) and ends with the per-layout change in streaming errors: its
 mean, standard deviation and t statistic. A layout moves by about 7 errors either
 way by chance, so over nine layouts only |t| above about 2 is a measured change.
+Both the summary (streaming against offline) and the comparison (this run against
+BASE) also carry a paired bootstrap over clips (benchmarks/stats.py): WERs, difference
+and ratio with 95 % CIs, and `changed` when the difference's interval excludes 0. For
+accuracy decisions with a 10,000-word set, see benchmarks.dev_replay.
 
     python -m benchmarks.policy_replay tiny.en --orders 3 > main.jsonl
     python -m benchmarks.policy_replay tiny.en '{"context_s": 6}' --orders 3 --compare main.jsonl
@@ -47,11 +51,13 @@ from typing import Any
 import numpy as np
 
 from benchmarks.data import build_stream, english_clips, error_kinds, wer, word_errors
+from benchmarks.data.devset import TimedWord, score_clips
+from benchmarks.stats import compare
 from server.asr.batched import BatchedWhisperEngine, BatchOptions
 from server.asr.whisper import OFFLINE_BEAM_SIZE, AsrOptions, WhisperEngine
 from server.audio.vad import SileroVadModel, VadStream
 from server.models.resolve import resolve_asr
-from server.streaming.events import Final
+from server.streaming.events import Decoded, Final, PolicyEvent
 from server.streaming.policy import PolicyOptions, StreamingTranscriber
 from server.transcribe import transcribe_audio
 
@@ -155,10 +161,20 @@ def main(argv: list[str]) -> int:
         for pause in pauses:
             suffix = f"-o{order}" if order else ""
             stream = build_stream(clips, pause_s=pause, name=f"clean-en-{pause:g}{suffix}")
-            decodes, text = replay(engine, stream.audio, options)
+            decodes, events = replay_events(engine, stream.audio, options)
+            finals = [e for _, e in events if isinstance(e, Final)]
+            text = " ".join(f.text for f in finals)
             # The whole stream (> 30 s) takes faster-whisper's long-form path in either engine.
-            offline = transcribe_audio(engine, stream.audio, "en").text
+            offline_result = transcribe_audio(engine, stream.audio, "en")
+            offline = offline_result.text
             errors, words = word_errors(stream.reference, text)
+            per_clip = zip(
+                score_clips([TimedWord(w.text, w.start, w.end) for f in finals for w in f.words],
+                            stream.offsets),
+                score_clips([TimedWord(w.text, w.start, w.end) for w in offline_result.words],
+                            stream.offsets),
+                strict=True,
+            )
             runs.append({
                 "order": order, "pause_s": pause, "audio_s": round(stream.duration_s, 1),
                 "decodes": decodes, "words": words, "streaming_errors": errors,
@@ -167,6 +183,8 @@ def main(argv: list[str]) -> int:
                 # Which kind of error streaming adds: mishearing (sub) or losing speech (del).
                 "streaming_kinds": error_kinds(stream.reference, text),
                 "offline_kinds": error_kinds(stream.reference, offline),
+                # Per clip (words assigned by time): [streaming errors, offline errors, words].
+                "clips": {a.clip_id: [a.errors, b.errors, a.words] for a, b in per_clip},
             })
             print(json.dumps(runs[-1]), flush=True)
     streaming = float(np.mean([r["streaming_wer"] for r in runs]))
@@ -176,10 +194,37 @@ def main(argv: list[str]) -> int:
         "layouts": len(runs), "streaming_wer": round(streaming, 4),
         "offline_wer": round(offline_wer, 4),
         "ratio": round(streaming / offline_wer, 3) if offline_wer else None,
+        # Streaming against offline, paired bootstrap over clips (errors summed over layouts).
+        "bootstrap": clip_bootstrap(runs, runs, 0, 1),
     }))
     if base_runs is not None:
-        print(json.dumps({"compare": str(args.compare), **paired_change(base_runs, runs)}))
+        print(json.dumps({"compare": str(args.compare), **paired_change(base_runs, runs),
+                          "bootstrap": clip_bootstrap(runs, base_runs, 0, 0)}))
     return 0
+
+
+def clip_bootstrap(
+    runs: list[dict[str, Any]], base: list[dict[str, Any]], field_a: int, field_b: int
+) -> dict[str, object] | None:
+    """Paired bootstrap over clips of `runs`' column `field_a` against `base`'s `field_b`
+    (0 streaming, 1 offline errors), each clip's errors and words summed over the layouts
+    both have; None when the runs carry no per-clip counts (older output)."""
+    by_layout = {(r["order"], r["pause_s"]): r for r in base if "clips" in r}
+    totals: dict[str, list[int]] = {}
+    for run in runs:
+        other = by_layout.get((run["order"], run["pause_s"]))
+        if other is None or "clips" not in run:
+            continue
+        for clip, counts in run["clips"].items():
+            if clip in other["clips"]:
+                t = totals.setdefault(clip, [0, 0, 0])
+                t[0] += counts[field_a]
+                t[1] += other["clips"][clip][field_b]
+                t[2] += counts[2]
+    if not totals:
+        return None
+    rows = list(totals.values())
+    return compare([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]).as_dict()
 
 
 def read_runs(path: Path) -> list[dict[str, Any]]:
@@ -190,7 +235,7 @@ def read_runs(path: Path) -> list[dict[str, Any]]:
 
 def _errors(run: dict[str, Any], words: int) -> float:
     # Runs saved before "streaming_errors" existed give only the rate; a base written by
-    # hand (figures from docs/benchmarks.md) may give only the count.
+    # hand (figures from docs/benchmarks-log.md) may give only the count.
     if "streaming_errors" in run:
         return float(run["streaming_errors"])
     return float(run["streaming_wer"] * words)
@@ -216,13 +261,15 @@ def paired_change(base: list[dict[str, Any]], runs: list[dict[str, Any]]) -> dic
     }
 
 
-def replay(
+def replay_events(
     engine: WhisperEngine | BatchedWhisperEngine, stream_audio: np.ndarray, options: PolicyOptions
-) -> tuple[int, str]:
-    """Stream `stream_audio` (then 1 s of silence) through the policy; (decodes, final text)."""
+) -> tuple[int, list[tuple[float, PolicyEvent]]]:
+    """Stream `stream_audio` (then 1 s of silence) through the policy; (decodes, every event
+    but `Decoded` with the stream time it came out at: the end of the frame after which it
+    was drained, decodes taking no stream time)."""
     audio = np.concatenate([stream_audio, np.zeros(16000, np.float32)])
     policy = StreamingTranscriber(VadStream(SileroVadModel()), options, language="en")
-    finals: list[str] = []
+    events: list[tuple[float, PolicyEvent]] = []
     decodes = 0
 
     def drain(now: float) -> None:
@@ -230,14 +277,14 @@ def replay(
         while (req := policy.next_request(now)) is not None:
             policy.on_result(req, engine.transcribe(req).result, now)
             decodes += 1
-        finals.extend(e.text for e in policy.events() if isinstance(e, Final))
+        events.extend((now, e) for e in policy.events() if not isinstance(e, Decoded))
 
     for i in range(0, audio.size, 1600):
         policy.feed(audio[i : i + 1600], i / 16000)
-        drain(i / 16000)
+        drain((i + min(1600, audio.size - i)) / 16000)
     policy.close(audio.size / 16000)
     drain(audio.size / 16000)
-    return decodes, " ".join(finals)
+    return decodes, events
 
 
 if __name__ == "__main__":

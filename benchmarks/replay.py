@@ -25,9 +25,12 @@ SAMPLE_RATE = 16000
 
 
 def start_message(
-    source_language: str | None, targets: list[str], partials: bool = True
+    source_language: str | None, targets: list[str], partials: bool = True,
+    latency: str | None = None,
 ) -> dict[str, Any]:
+    extra = {} if latency is None else {"latency": latency}
     return {
+        **extra,
         "type": "start",
         "audio": {"encoding": "pcm_s16le", "sample_rate": SAMPLE_RATE, "channels": 1},
         "source_language": source_language,

@@ -6,6 +6,9 @@ from pathlib import Path
 from typing import Any
 
 Row = dict[str, Any]
+#: English systems in table order: Parley's latency modes (benchmarks.latency
+#: `parley_system`), then the baseline.
+SYSTEMS = ("parley", "parley-balanced", "parley-accurate", "baseline")
 
 
 def _step_at(system: dict[str, Any], streams: int) -> dict[str, Any] | None:
@@ -24,6 +27,8 @@ def _row(model: str, name: str, step: dict[str, Any], offline_wer: Any) -> Row:
         "final_p90": lat["final"]["p90"],
         "final_p99": lat["final"]["p99"],
         "wer": step["wer"],
+        "wer_ci": _ci(step.get("wer_ci", {}).get("wer")),
+        "wer_ratio_ci": _ci(step.get("wer_ci", {}).get("vs_offline", {}).get("ratio")),
         "offline_wer": offline_wer,
         "cpu_rtf": step["cpu_rtf"],
         "peak_rss_mb": step["peak_rss_mb"],
@@ -31,17 +36,24 @@ def _row(model: str, name: str, step: dict[str, Any], offline_wer: Any) -> Row:
     }
 
 
+def _ci(interval: dict[str, float] | None) -> str | None:
+    """"low-high" of a bootstrap interval (benchmarks.stats), None without one."""
+    if not interval:
+        return None
+    return f"{interval['low']:.3f}-{interval['high']:.3f}"
+
+
 def headline(results: dict[str, Any]) -> list[Row]:
     """Parley vs baseline per model: at 1 stream, and each at its largest count under the SLO."""
     rows: list[Row] = []
     for model, res in results.get("english", {}).items():
         offline = res.get("offline", {}).get("wer")
-        for name in ("parley", "baseline"):
+        for name in SYSTEMS:
             system = res.get(name)
             if not system or not system["steps"]:
                 continue
             rows.append(_row(model, name, system["steps"][0], offline))
-        for name in ("parley", "baseline"):
+        for name in SYSTEMS:
             system = res.get(name)
             if not system:
                 continue
@@ -98,16 +110,18 @@ def markdown(results: dict[str, Any]) -> str:
         "",
     ]
     hdr = ["model", "system", "streams", "partial p50", "partial p90", "final p50",
-           "final p90", "final p99", "WER", "offline WER", "CPU s / audio s", "peak RSS MB"]
+           "final p90", "final p99", "WER", "WER 95 % CI", "WER / offline 95 % CI",
+           "offline WER", "CPU s / audio s", "peak RSS MB"]
     keys = ["model", "system", "streams", "partial_p50", "partial_p90", "final_p50",
-            "final_p90", "final_p99", "wer", "offline_wer", "cpu_rtf", "peak_rss_mb"]
+            "final_p90", "final_p99", "wer", "wer_ci", "wer_ratio_ci", "offline_wer",
+            "cpu_rtf", "peak_rss_mb"]
     out.append(_table(hdr, [[r[k] for k in keys] for r in results.get("headline", [])]))
     for model, res in results.get("english", {}).items():
         out += ["", f"## Concurrency sweep: {model}", ""]
         if (server := describe_server(res.get("server"))) is not None:
             out += [f"Parley ran: {server}.", ""]
         rows = []
-        for name in ("parley", "baseline"):
+        for name in SYSTEMS:
             system = res.get(name)
             if not system:
                 continue
@@ -120,7 +134,7 @@ def markdown(results: dict[str, Any]) -> str:
         out.append(_table(["system", "streams", "partial p50", "final p50", "final p90",
                            "segment end p50", "WER", "CPU s / audio s", "peak RSS MB",
                            "ready s", "SLO ok", "errors"], rows))
-        for name in ("parley", "baseline"):
+        for name in SYSTEMS:
             if res.get(name):
                 out.append(f"\nLargest count under the SLO, {name}: "
                            f"{res[name]['max_streams_under_slo']}")
@@ -130,7 +144,8 @@ def markdown(results: dict[str, Any]) -> str:
                        + ", ".join(f"{k} {_fmt(v)}" for k, v in r.items()))
     dutch = results.get("dutch")
     if dutch:
-        out += ["", f"## Dutch speech -> English ({dutch['model']}, Whisper translate)", ""]
+        source = dutch.get("language", "nl")
+        out += ["", f"## Speech ({source}) -> English ({dutch['model']}, Whisper translate)", ""]
         rows = []
         off = dutch["offline"]
         rows.append(["offline", off["transcript"]["wer"], "-", off["translation"]["bleu"],
@@ -186,8 +201,9 @@ def write_plots(out_dir: Path, results: dict[str, Any]) -> list[str]:
         return written
     # 1. CDFs of partial and final latency at 1 stream, Parley vs baseline.
     fig, axes = plt.subplots(1, len(english), figsize=(6 * len(english), 4.2), squeeze=False)
+    colors = dict(zip(SYSTEMS, ("tab:blue", "tab:cyan", "tab:green", "tab:red"), strict=True))
     for ax, (model, res) in zip(axes[0], english.items(), strict=True):
-        for name, color in (("parley", "tab:blue"), ("baseline", "tab:red")):
+        for name, color in colors.items():
             system = res.get(name)
             if not system or not system["steps"]:
                 continue
@@ -212,7 +228,7 @@ def write_plots(out_dir: Path, results: dict[str, Any]) -> list[str]:
     # 2. Latency and WER against the number of streams.
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.2))
     for model, res in english.items():
-        for name, marker in (("parley", "o"), ("baseline", "s")):
+        for name, marker in zip(SYSTEMS, ("o", "^", "D", "s"), strict=True):
             system = res.get(name)
             if not system or not system["steps"]:
                 continue
@@ -238,4 +254,44 @@ def write_plots(out_dir: Path, results: dict[str, Any]) -> list[str]:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     written.append(path.name)
+    # 3. The frontier: WER against final-latency p50 at 1 stream, a point per system.
+    points = [(f"{name} {model}", s["latency"]["final"]["p50"], s["wer"],
+               s.get("wer_ci", {}).get("wer"))
+              for model, res in english.items() for name in SYSTEMS
+              if res.get(name) and res[name]["steps"]
+              for s in [res[name]["steps"][0]]]
+    if points:
+        path = out_dir / "frontier.png"
+        frontier_plot(path, [p for p in points if p[1] is not None and p[2] is not None],
+                      "final latency p50, 1 real-time stream (s)")
+        written.append(path.name)
     return written
+
+
+def frontier_plot(
+    path: Path, points: list[tuple[str, float, float, dict[str, float] | None]], xlabel: str,
+    offline_wer: float | None = None, ylabel: str = "WER (95 % CI)",
+) -> None:
+    """WER (with its 95 % CI as an error bar where given) against a latency, one labelled
+    point per system; `offline_wer` as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for label, latency, wer, ci in points:
+        yerr = None if not ci else [[wer - ci["low"]], [ci["high"] - wer]]
+        ax.errorbar([latency], [wer], yerr=yerr, fmt="o", capsize=4, label=label)
+        ax.annotate(label, (latency, wer), textcoords="offset points", xytext=(6, 6),
+                    fontsize=8)
+    if offline_wer is not None:
+        ax.axhline(offline_wer, color="gray", ls="--", lw=0.8, label="offline")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_xlim(left=0)
+    ax.grid(alpha=0.3)
+    ax.set_title("accuracy against latency: lower left is better")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -14,7 +14,8 @@ import numpy as np
 import numpy.typing as npt
 
 from benchmarks.data import Stream
-from benchmarks.measure import final_text, summary, word_latencies
+from benchmarks.data.devset import TimedWord, score_clips
+from benchmarks.measure import final_text, final_words, summary, word_latencies
 from benchmarks.recording import Recording
 from benchmarks.replay import replay_many
 from benchmarks.scoring import TimedText, transcript_wer, translation_scores
@@ -24,9 +25,11 @@ from clients.python.parley_client.urls import http_url
 
 @dataclass
 class Target:
-    system: str  # "parley" | "baseline"
+    system: str  # "parley", "parley-<latency mode>" | "baseline"
     url: str
     server: ServerProcess | None  # None when the server was given with --url
+    #: `start.latency` of Parley's sessions (None: the server's default).
+    latency: str | None = None
 
 
 def server_models(stream_url: str) -> dict[str, Any] | None:
@@ -120,6 +123,7 @@ def step_figures(
     server_ms: list[float] = []
     wers: list[float] = []
     asr_rtf: list[float] = []
+    clip_errors = [0] * len(stream.offsets)
     for rec in recs:
         lat = word_latencies(rec)
         partial += lat.partial_s
@@ -128,6 +132,10 @@ def step_figures(
         server_ms += lat.server_latency_ms
         if language == stream_language_hint(rec, language):
             wers.append(transcript_wer(stream.reference, final_text(rec), language))
+            if language == "en":
+                timed = [TimedWord(w.text, w.start, w.end) for w in final_words(rec)]
+                for k, score in enumerate(score_clips(timed, stream.offsets)):
+                    clip_errors[k] += score.errors
         asr = sum(float(r.event.get("asr_ms") or 0) for r in rec.of_type("metrics")) / 1000
         if rec.audio_s:
             asr_rtf.append(asr / rec.audio_s)
@@ -154,6 +162,8 @@ def step_figures(
                     "final_s": [round(x, 3) for x in final]},
         # The first stream's final transcript, to read errors against the reference.
         "transcript": final_text(recs[0]) if recs else "",
+        # English: errors per clip of the stream, summed over its recordings (`wer_ci`).
+        "clip_errors": clip_errors if language == "en" and wers else None,
     }
     if translation_lang is not None:
         out["translation"] = translation_figures(recs, stream, translation_lang)

@@ -22,6 +22,7 @@ from server.asr.batched import BatchOptions
 from server.asr.whisper import OFFLINE_BEAM_SIZE, AsrOptions
 from server.config import AsrEngine, Limits, Security, ServerConfig
 from server.errors import ParleyError
+from server.streaming.policy import LATENCY_MODES
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     add(s, "--mt-model", action="append", default=None,
         help="translation model (repeatable; env: comma-separated): name, CT2 dir, or .argosmodel")
     add(s, "--no-mt", action="store_true", default=False, help="load no translation model")
+    add(s, "--latency", default=ServerConfig().latency, choices=list(LATENCY_MODES),
+        help="latency mode of sessions whose start names none (start.latency): fast (words"
+             " committed as decodes agree), accurate (each utterance's final is one decode of"
+             " all of it), balanced (accurate, with unbroken speech cut every 6-8 s)")
     add(s, "--asr-engine", default=ServerConfig().asr_engine, choices=list(get_args(AsrEngine)),
         help="recognition engine: batched decoding of many sessions' requests in windows sized"
              " to their audio (server/asr/batched.py), or faster-whisper's transcribe per request")
@@ -255,6 +260,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         port=args.port,
         asr_model=args.asr_model,
         asr_engine=args.asr_engine,
+        latency=args.latency,
         batch=replace(
             with_window_budget(
                 with_windows(base.batch, args.asr_windows, args.asr_crowded_windows),

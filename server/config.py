@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from server.asr.batched import BatchOptions
 from server.asr.whisper import AsrOptions
-from server.streaming.policy import PolicyOptions
+from server.streaming.policy import LatencyMode, PolicyOptions
 
 #: The recognition engines `--asr-engine` chooses from, the default first.
 AsrEngine = Literal["batched", "whisper"]
@@ -83,7 +83,7 @@ class ServerConfig:
     #: "batched": `server.asr.batched` (many sessions' requests per call, encoder windows
     #: sized to their audio); "whisper": faster-whisper's transcribe, one request per call.
     #: Batched is the default because through the server it was both faster and at least as
-    #: accurate for tiny.en and base on 2 cores (docs/benchmarks.md, 2026-12-06).
+    #: accurate for tiny.en and base on 2 cores (docs/benchmarks-log.md, 2026-12-06).
     asr_engine: AsrEngine = "batched"
     #: The batched engine's options (encoder windows...); unused by "whisper".
     batch: BatchOptions = field(default_factory=BatchOptions)
@@ -91,6 +91,8 @@ class ServerConfig:
     asr: AsrOptions = field(default_factory=AsrOptions)
     mt_compute_type: str = "int8"
     policy: PolicyOptions = field(default_factory=PolicyOptions)
+    #: Latency mode of sessions whose `start` names none (server/streaming/policy.py).
+    latency: LatencyMode = "fast"
     limits: Limits = field(default_factory=Limits)
     backlog: Backlog = field(default_factory=Backlog)
     admission: Admission = field(default_factory=Admission)

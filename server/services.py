@@ -66,10 +66,11 @@ class Services:
 
     # -- load: adaptive cadence and admission control ----------------------------
 
-    def decode_interval(self) -> float:
-        """Re-decode cadence for the current load: stretches from the configured
-        interval (idle) to `max_cadence_stretch` times it (saturated)."""
-        base = self.config.policy.decode_interval_s
+    def decode_interval(self, base: float | None = None) -> float:
+        """Re-decode cadence for the current load: stretches from `base` (default: the
+        configured interval; a session's latency mode may set its own) when idle to
+        `max_cadence_stretch` times it (saturated)."""
+        base = self.config.policy.decode_interval_s if base is None else base
         over = max(0.0, self.asr.load() - 0.5) / 0.5
         return base * (1.0 + (self.config.admission.max_cadence_stretch - 1.0) * over)
 

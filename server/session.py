@@ -25,7 +25,7 @@ from server.mt.routes import WhisperTranslate, english_leg
 from server.protocol.messages import Event, Sequencer, StartMessage
 from server.services import Services
 from server.streaming.events import AsrRequest, AsrResult, Decoded, Final, Partial
-from server.streaming.policy import SAMPLE_RATE, StreamingTranscriber
+from server.streaming.policy import SAMPLE_RATE, StreamingTranscriber, latency_options
 from server.translation import TranslationEvent, TranslationPlan, Translations
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,11 @@ class Session:
         self._emit_raw = emit
         self.seq = seq or Sequencer()
         self._decoder: AudioDecoder = make_decoder(start.audio)
+        self.latency = start.latency or services.config.latency
         self.policy = StreamingTranscriber(
-            services.new_vad(), services.config.policy, language=start.source_language
+            services.new_vad(),
+            latency_options(self.latency, services.config.policy),
+            language=start.source_language,
         )
         self._clock = ArrivalClock()
         self._samples = 0
@@ -101,6 +104,7 @@ class Session:
                 "translation": self.translations.describe(),
                 "routes": self.translations.describe_routes(),
                 "room": self.start.room,
+                "latency": self.latency,
                 "limits": svc.config.limits_dict(),
             }
         )
@@ -178,7 +182,8 @@ class Session:
 
     def _pump(self) -> None:
         if self._task is None or self._task.done():
-            self.policy.decode_interval_s = self.services.decode_interval()
+            self.policy.decode_interval_s = self.services.decode_interval(
+                self.policy.opts.decode_interval_s)
             req = self.policy.next_request(time.monotonic())
             if req is not None:
                 self._task = asyncio.create_task(self._decode(req), name=f"decode-{self.id}")

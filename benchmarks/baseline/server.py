@@ -99,7 +99,24 @@ class _Feed:
             self.cond.notify()
 
 
-def _load_model(opts: BaselineOptions) -> Any:
+def recognize(model: Any, audio: npt.NDArray[np.float32], prompt: str, language: str | None,
+              task: str, beam_size: int) -> Hypothesis:
+    """One whisper_streaming recognizer call (FasterWhisperASR.transcribe's settings)."""
+    segments, _info = model.transcribe(
+        audio,
+        language=language,
+        task=task,
+        initial_prompt=prompt,
+        beam_size=beam_size,
+        word_timestamps=True,
+        condition_on_previous_text=True,
+    )
+    segs = list(segments)
+    words = [TimedWord(w.start, w.end, w.word) for s in segs for w in (s.words or [])]
+    return Hypothesis(words=words, segment_ends=[s.end for s in segs])
+
+
+def load_model(opts: BaselineOptions) -> Any:
     from faster_whisper import WhisperModel
 
     model = WhisperModel(
@@ -151,22 +168,12 @@ class _Client:
 
     # -- worker thread --------------------------------------------------------------
     def load(self) -> None:
-        self.model = _load_model(self.opts)
+        self.model = load_model(self.opts)
         self._recognize(np.zeros(SAMPLE_RATE, dtype=np.float32), "")  # warm-up, as they do
 
     def _recognize(self, audio: npt.NDArray[np.float32], prompt: str) -> Hypothesis:
-        segments, _info = self.model.transcribe(
-            audio,
-            language=self.language,
-            task=self.task,
-            initial_prompt=prompt,
-            beam_size=self.opts.beam_size,
-            word_timestamps=True,
-            condition_on_previous_text=True,
-        )
-        segs = list(segments)
-        words = [TimedWord(w.start, w.end, w.word) for s in segs for w in (s.words or [])]
-        return Hypothesis(words=words, segment_ends=[s.end for s in segs])
+        return recognize(self.model, audio, prompt, self.language, self.task,
+                         self.opts.beam_size)
 
     def run(self) -> None:
         try:

@@ -1,17 +1,18 @@
-"""Real Dutch speech with English reference translations: Fish Fillets NG's dubbed dialogue.
+"""Real dubbed speech with English reference translations: Fish Fillets NG's dialogue.
 
-Debian `fillets-ng-data-nl` has the Dutch recordings, `sound/<level>/nl/<id>.ogg` (Ogg Vorbis,
-22.05 kHz stereo); `fillets-ng-data` has the scripts, `script/<level>/dialogs_nl.lua`, where
-each line is
+Debian `fillets-ng-data-<lang>` has the recordings of one language, `sound/<level>/<lang>/
+<id>.ogg` (Ogg Vorbis, 22.05 kHz stereo); `fillets-ng-data` has the scripts,
+`script/<level>/dialogs_<lang>.lua`, where each line is
 
     dialogId("<id>", "<font>", "<English original>")
-    dialogStr("<Dutch>")
+    dialogStr("<line in <lang>>")
 
 Both packages are downloaded with `apt-get download` and unpacked with `dpkg -x` into
-<data>/fillets (only the Dutch audio and the dialogue scripts are kept). A clip is a dialogue
-line with both a Dutch text and a recording: 1,528 clips, about 91 minutes (the 1,529th file,
-barrel/nl/bar_v_fotka.ogg, is a second copy of bar-v-fotka.ogg). A recording named with '_'
-where the script has '-' would also be found.
+<data>/fillets (Dutch) or <data>/fillets-<lang> (only that language's audio and dialogue
+scripts are kept). A clip is a dialogue line with both a text and a recording. Dutch: 1,528
+clips, about 91 minutes (the 1,529th file, barrel/nl/bar_v_fotka.ogg, is a second copy of
+bar-v-fotka.ogg). Czech (`cs`, the original voice cast): about 98 minutes. A recording named
+with '_' where the script has '-' would also be found.
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ from server.models.paths import data_dir
 
 log = logging.getLogger(__name__)
 
-DEB_AUDIO = "fillets-ng-data-nl"
 DEB_SCRIPTS = "fillets-ng-data"
 _GAME_DIR = Path("usr/share/games/fillets-ng")
 _COMPLETE = ".complete"
+_FETCH_NAMES = {"nl": "Dutch", "cs": "Czech"}
 
 _LUA_STR = r'"((?:[^"\\]|\\.)*)"'
 _DIALOG = re.compile(
@@ -56,36 +57,47 @@ def parse_dialogs(source: str) -> list[tuple[str, str, str]]:
     ]
 
 
-def fillets_dir(data: Path | None = None) -> Path:
-    return (data or data_dir()) / "fillets"
+def fillets_dir(data: Path | None = None, language: str = "nl") -> Path:
+    return (data or data_dir()) / ("fillets" if language == "nl" else f"fillets-{language}")
 
 
 def fetch_dutch(data: Path | None = None) -> Path:
-    """Download and unpack the two Debian packages (once); returns <data>/fillets."""
+    """Download and unpack the Dutch packages (once); returns <data>/fillets."""
+    return fetch_fillets("nl", data)
+
+
+def fetch_czech(data: Path | None = None) -> Path:
+    """Download and unpack the Czech packages (once); returns <data>/fillets-cs."""
+    return fetch_fillets("cs", data)
+
+
+def fetch_fillets(language: str, data: Path | None = None) -> Path:
+    """Download and unpack the two Debian packages of `language` (once)."""
     root = data or data_dir()
-    target = fillets_dir(root)
+    target = fillets_dir(root, language)
     if (target / _COMPLETE).is_file():
         return target
-    log.info("fetching Debian %s and %s into %s", DEB_AUDIO, DEB_SCRIPTS, target)
+    deb_audio = f"fillets-ng-data-{language}"
+    log.info("fetching Debian %s and %s into %s", deb_audio, DEB_SCRIPTS, target)
     root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".fillets-", dir=root))
+    work = Path(tempfile.mkdtemp(prefix=f".fillets-{language}-", dir=root))
     try:
-        debs = [apt_download(name, work / "deb") for name in (DEB_AUDIO, DEB_SCRIPTS)]
+        debs = [apt_download(name, work / "deb") for name in (deb_audio, DEB_SCRIPTS)]
         for deb in debs:
             dpkg_extract(deb, work / "x")
         game = work / "x" / _GAME_DIR
         out = work / "fillets"
         kept = 0
-        for script in sorted((game / "script").glob("*/dialogs_nl.lua")):
+        for script in sorted((game / "script").glob(f"*/dialogs_{language}.lua")):
             level = script.parent.name
             (out / "script" / level).mkdir(parents=True, exist_ok=True)
             shutil.copy2(script, out / "script" / level / script.name)
-            audio = game / "sound" / level / "nl"
+            audio = game / "sound" / level / language
             if audio.is_dir():
-                shutil.copytree(audio, out / "sound" / level / "nl")
+                shutil.copytree(audio, out / "sound" / level / language)
                 kept += 1
         if kept == 0:
-            raise FetchError(f"no Dutch audio found in {', '.join(d.name for d in debs)}")
+            raise FetchError(f"no {language} audio found in {', '.join(d.name for d in debs)}")
         (out / _COMPLETE).write_text(json.dumps({"debs": [d.name for d in debs]}) + "\n", "utf-8")
         if target.exists():
             shutil.rmtree(target)
@@ -102,27 +114,44 @@ def dutch_clips(
 
     Downloads the packages first unless `fetch` is False (then missing data raises FetchError).
     """
+    return fillets_clips("nl", limit, fetch=fetch, data=data)
+
+
+def czech_clips(
+    limit: int | None = None, *, fetch: bool = True, data: Path | None = None
+) -> list[Clip]:
+    """Czech clips, as `dutch_clips` (ids "fillets-cs/<level>/<dialog id>")."""
+    return fillets_clips("cs", limit, fetch=fetch, data=data)
+
+
+def fillets_clips(
+    language: str, limit: int | None = None, *, fetch: bool = True, data: Path | None = None
+) -> list[Clip]:
     root = data or data_dir()
-    folder = fillets_dir(root)
+    folder = fillets_dir(root, language)
     if fetch:
-        fetch_dutch(root)
+        fetch_fillets(language, root)
     elif not (folder / _COMPLETE).is_file():
-        raise FetchError("Dutch speech is not fetched; run: python -m benchmarks.data fetch dutch")
+        name = _FETCH_NAMES.get(language, language)
+        raise FetchError(f"{name} speech is not fetched; run: python -m benchmarks.data fetch "
+                         f"{name.lower()}")
+    prefix = "fillets" if language == "nl" else f"fillets-{language}"
     clips: list[Clip] = []
     seen: set[str] = set()
-    for script in sorted((folder / "script").glob("*/dialogs_nl.lua")):
+    for script in sorted((folder / "script").glob(f"*/dialogs_{language}.lua")):
         level = script.parent.name
-        sound = folder / "sound" / level / "nl"
-        for dialog_id, english, dutch in parse_dialogs(script.read_text("utf-8")):
-            if not dutch or not english:
+        sound = folder / "sound" / level / language
+        for dialog_id, english, spoken in parse_dialogs(script.read_text("utf-8")):
+            if not spoken or not english:
                 continue
-            clip_id = f"fillets/{level}/{dialog_id}"
+            clip_id = f"{prefix}/{level}/{dialog_id}"
             path = _recording(sound, dialog_id)
             if path is None or clip_id in seen:
                 continue
             seen.add(clip_id)
             clips.append(
-                Clip(id=clip_id, path=path, text=dutch, language="nl", translation_en=english)
+                Clip(id=clip_id, path=path, text=spoken, language=language,
+                     translation_en=english)
             )
             if limit is not None and len(clips) >= limit:
                 return clips

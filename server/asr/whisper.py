@@ -72,7 +72,7 @@ def parallelism(cores: int, workers: int = 0, threads: int = 0) -> tuple[int, in
     run at most 2 threads per core, at most 4 per call (CTranslate2's own default). On
     2 cores that is 2 workers x 2 threads: against one call at a time with CTranslate2's
     4 threads, 1.33x (whisper engine) and 1.59x (batched) the throughput, single calls
-    as fast (`python -m benchmarks.asr_engine --sections workers`, docs/benchmarks.md).
+    as fast (`python -m benchmarks.asr_engine --sections workers`, docs/benchmarks-log.md).
     """
     workers = workers or max(1, min(cores, 4))
     threads = threads or max(1, min(4, cores, 2 * cores // workers))

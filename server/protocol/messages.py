@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeAlias
 
 from server.audio.decode import AudioSpec
 from server.errors import ParleyError, ProtocolError
+from server.streaming.policy import LATENCY_MODES, LatencyMode
 
 PROTOCOL_VERSION = 1
 
@@ -34,6 +35,8 @@ class StartMessage:
     #: Resume an earlier session (issue: resilience); None for a new session.
     resume: ResumeRequest | None = None
     partials: bool = True
+    #: Latency mode of this session's recognition; None: the server's default (`--latency`).
+    latency: LatencyMode | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,13 @@ def _parse_start(obj: dict[str, Any]) -> StartMessage:
     partials = obj.get("partials", True)
     if not isinstance(partials, bool):
         raise ProtocolError("partials must be true or false", code="bad_message")
+    latency = obj.get("latency")
+    if latency is not None and latency not in LATENCY_MODES:
+        raise ProtocolError(
+            f"latency must be one of {', '.join(map(repr, LATENCY_MODES))} (or absent for the "
+            f"server's default), got {_show(latency)}",
+            code="bad_message",
+        )
     return StartMessage(
         type="start",
         audio=audio,
@@ -143,6 +153,7 @@ def _parse_start(obj: dict[str, Any]) -> StartMessage:
         token=token,
         resume=_parse_resume(obj.get("resume")),
         partials=partials,
+        latency=latency,
     )
 
 

@@ -23,6 +23,21 @@ How it works
   `max_segment_s`, or on flush/stop. The buffer is trimmed at finalized/
   committed word ends so a decode never grows past `max_buffer_s` by much.
 
+Latency modes (`PolicyOptions.latency`, presets from `latency_options`): one core, three
+settings of its knobs.
+- `fast`: the above.
+- `accurate`: nothing is committed while the utterance goes on (`commit_partials` off:
+  partials are all unstable text); when it ends (endpoint, or `max_utterance_s` (20 s) at a
+  dip in the VAD) one decode of the whole utterance, with the context audio before it, is
+  its final, as `parley transcribe` hears it. Partials are decoded less often
+  (`decode_interval_s` 1 s): they are only shown.
+- `balanced`: `accurate` with utterances cut at the first VAD dip after 6 s of speech (at
+  the latest 2 s later), so a speaker who does not pause waits for a final at most about
+  8 s instead of 23; each piece is still decoded whole, with the audio before it as
+  context. (A `fast` with a later commit rule, words committed only 1.5 s behind the
+  decoded audio, made no fewer errors than `fast` in the replay: docs/benchmarks-log.md,
+  2026-12-03 16:00.)
+
 Invariants
 - At most one request is in flight; results arrive in request order.
 - Every committed word is finalized exactly once, in order (nothing finalized
@@ -34,8 +49,8 @@ Invariants
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, replace
+from typing import Literal, Protocol, get_args
 
 import numpy as np
 
@@ -57,6 +72,10 @@ _VAD_RESET_S = 2.0  # silence after which the VAD's recurrent state is reset
 #: Uncommitted speech a decode with context may leave unheard before the utterance
 #: is decoded alone (see `_missed_speech`).
 _MISSED_SPEECH_S = 1.0
+
+
+LatencyMode = Literal["fast", "balanced", "accurate"]
+LATENCY_MODES: tuple[LatencyMode, ...] = get_args(LatencyMode)
 
 
 class Vad(Protocol):
@@ -100,7 +119,7 @@ class PolicyOptions:
     #: Whether final decodes (an utterance's last, whole) are prompted as well. They hear
     #: better without: Whisper decodes the utterance cold, as `parley transcribe` decodes
     #: its windows. Partials need the prompt: it keeps successive decodes agreeing.
-    #: tiny.en, nine replay layouts (docs/benchmarks.md): utterance-at-once 452 errors
+    #: tiny.en, nine replay layouts (docs/benchmarks-log.md): utterance-at-once 452 errors
     #: unprompted against 496 prompted; streaming, batched engine, 486 with unprompted
     #: finals against 495; with no prompt on any decode, +39 over seven layouts.
     prompt_finals: bool = False
@@ -111,6 +130,50 @@ class PolicyOptions:
     #: "Activity" for that test is much weaker than speech: soft trailing words score
     #: 0.15-0.35 and are real; hallucinations sit in true silence (p < 0.05).
     word_vad_threshold: float = 0.1
+    #: The latency mode these options were made for (`latency_options`); the knobs below
+    #: and above are what the core reads.
+    latency: LatencyMode = "fast"
+    #: Commit words while the utterance goes on (LocalAgreement; stable partials, sentence
+    #: finals). Off: nothing is committed before the utterance ends, its final is one
+    #: decode of the whole of it.
+    commit_partials: bool = True
+    #: Decode the utterance once more when it ends even if the latest partial decode heard
+    #: all of it (that decode may have been greedy, crowded or prompted).
+    final_redecode: bool = False
+    #: An utterance this long ends at the next VAD dip (p < `vad_threshold`), at the
+    #: latest `max_utterance_grace_s` later, and the speech goes on in a new one (None: no
+    #: limit; `max_segment_s` and `max_buffer_s` bound committed text instead).
+    max_utterance_s: float | None = None
+    max_utterance_grace_s: float = 3.0
+
+    def __post_init__(self) -> None:
+        if self.latency not in LATENCY_MODES:
+            raise ValueError(f"latency must be one of {', '.join(LATENCY_MODES)}, "
+                             f"not {self.latency!r}")
+        if self.max_utterance_s is not None and (
+            self.max_utterance_s + self.max_utterance_grace_s + self.context_s > 29.0
+        ):
+            raise ValueError("max_utterance_s + max_utterance_grace_s + context_s must stay "
+                             "under Whisper's 30 s window")
+
+
+def latency_options(mode: LatencyMode, base: PolicyOptions | None = None) -> PolicyOptions:
+    """`base` (default: the defaults) set for latency mode `mode` (module docstring).
+
+    `fast` is `base` itself. The other modes set only the knobs that make them.
+    """
+    opts = base or PolicyOptions()
+    if mode == "fast":
+        return replace(opts, latency="fast")
+    if mode in ("balanced", "accurate"):
+        cap, grace = (6.0, 2.0) if mode == "balanced" else (20.0, 3.0)
+        return replace(
+            opts, latency=mode, commit_partials=False, sentence_finals=False,
+            final_redecode=True, decode_interval_s=1.0, max_utterance_s=cap,
+            max_utterance_grace_s=grace, context_s=min(opts.context_s, 4.0),
+            max_buffer_s=28.0,
+        )
+    raise ValueError(f"latency must be one of {', '.join(LATENCY_MODES)}, not {mode!r}")
 
 
 class StreamingTranscriber:
@@ -207,7 +270,8 @@ class StreamingTranscriber:
             if self._alone:
                 return self._request(end, final=True, start=begin)
             if (
-                self._last_decode_end >= end
+                not o.final_redecode
+                and self._last_decode_end >= end
                 and self._last_decode_end > self._buf_start
                 and not any(map(self._agreement.doubts, self._tail))
             ):
@@ -253,9 +317,12 @@ class StreamingTranscriber:
         else:
             if self._missed_speech(request, self._agreement.new_part(words), self._utt_start):
                 self._alone = True
-            until = request.end_s - self.opts.commit_margin_s
-            committed, self._tail = self._agreement.insert(words, until)
-            self._open.extend(committed)
+            if self.opts.commit_partials:
+                until = request.end_s - self.opts.commit_margin_s
+                committed, self._tail = self._agreement.insert(words, until)
+                self._open.extend(committed)
+            else:
+                self._tail = self._agreement.new_part(words)
             self._finalize_ready()
             self._trim_long_buffer()
             self._emit_partial()
@@ -367,6 +434,8 @@ class StreamingTranscriber:
                     self._trim_to(self._utt_start)
                     self._last_decode_end = self._utt_start
             return
+        if o.max_utterance_s is not None and self._utterance_too_long(end, p):
+            self._split_utterance(end)
         if p >= o.vad_off_threshold:
             self._silence_run = 0
             self._add_speech(start, end)
@@ -377,6 +446,22 @@ class StreamingTranscriber:
                 # not through the whole silence (Whisper fills silence with "Okay.").
                 end = self._heard[-1][1] if self._heard else self._pos
                 self._end_utterance(min(self._pos, end + int(o.post_roll_s * SAMPLE_RATE)), "endpoint")
+
+    def _utterance_too_long(self, end: int, p: float) -> bool:
+        o = self.opts
+        assert o.max_utterance_s is not None
+        length = (end - self._utt_start) / SAMPLE_RATE
+        if length < o.max_utterance_s:
+            return False
+        return p < o.vad_threshold or length >= o.max_utterance_s + o.max_utterance_grace_s
+
+    def _split_utterance(self, at: int) -> None:
+        """End the open utterance at `at` (max_length) and go on with a new one from there:
+        the speaker has not paused, so the VAD keeps its state and no pre-roll is added."""
+        self._endpoints.append((self._utt_start, max(at, self._buf_start), "max_length"))
+        self._utt_start = at
+        self._utt_speech = 0
+        self._silence_run = 0
 
     def _add_speech(self, start: int, end: int) -> None:
         self._utt_speech += end - start

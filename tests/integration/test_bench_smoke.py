@@ -35,7 +35,7 @@ def test_smoke_benchmark_writes_sane_results(tmp_path: Path) -> None:
     out = tmp_path / "bench"
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.latency", "--smoke", "--no-progress",
-         "--out", str(out)],
+         "--latency", "fast,accurate", "--out", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=480, check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -46,7 +46,14 @@ def test_smoke_benchmark_writes_sane_results(tmp_path: Path) -> None:
     assert english["server"]["asr"]["name"] == "tiny.en"  # what /v1/models said it runs
     assert english["server"]["asr"]["engine"] == os.environ.get("PARLEY_ASR_ENGINE", "batched")
     check_step(english["parley"]["steps"][0])
+    check_step(english["parley-accurate"]["steps"][0])
     check_step(english["baseline"]["steps"][0])
+    # Every WER carries its bootstrap CI and the comparison with offline (and the baseline).
+    for name in ("parley", "parley-accurate", "baseline"):
+        ci = english[name]["steps"][0]["wer_ci"]
+        assert ci["wer"]["low"] <= ci["wer"]["value"] <= ci["wer"]["high"]
+        assert set(ci["vs_offline"]) >= {"difference", "ratio", "changed"}
+    assert "vs_baseline" in english["parley-accurate"]["steps"][0]["wer_ci"]
     # The baseline loads a model per client before `ready`; Parley shares one.
     assert english["baseline"]["steps"][0]["ready_s"] > english["parley"]["steps"][0]["ready_s"]
     assert set(english["ratios_1_stream"]) >= {"final_p50", "partial_p50", "cpu_rtf"}
@@ -56,7 +63,8 @@ def test_smoke_benchmark_writes_sane_results(tmp_path: Path) -> None:
         assert mt[path]["tokens"] > 0 and mt[path]["tokens_per_s"] > 0
     assert 0 <= mt["flicker"]["parley"]["erased_per_final_char"] < 10
     assert 0.5 <= mt["agreement"]["exact"] <= 1.0
-    assert [r["system"] for r in results["headline"]] == ["parley", "baseline"]
+    assert [r["system"] for r in results["headline"]] == ["parley", "parley-accurate",
+                                                          "baseline"]
     assert (out / "results.md").read_text("utf-8").startswith("# Latency benchmark")
-    for png in ("latency_cdf.png", "sweep.png"):
+    for png in ("latency_cdf.png", "sweep.png", "frontier.png"):
         assert (out / png).stat().st_size > 1000

@@ -103,6 +103,13 @@ async def test_client_library_session_and_errors(tiny_server: ServerProcess) -> 
         events = [e async for e in client.events()]
     assert events[-1]["type"] == "end"
     assert any(e["type"] == "transcript" and e["final"] for e in events)
+    assert client.ready["latency"] == "fast"  # the server's default
+    async with ParleyClient(tiny_server.ws, source_language="en", latency="accurate") as client:
+        assert client.ready["latency"] == "accurate"
+    with pytest.raises(ParleyClientError) as info:
+        async with ParleyClient(tiny_server.ws, source_language="en", latency="slow"):
+            pass
+    assert info.value.code == "bad_message"
     # A target nothing can produce is refused at start, with the server's code.
     with pytest.raises(ParleyClientError) as info:
         async with ParleyClient(tiny_server.ws, source_language="en", targets=["de"]):

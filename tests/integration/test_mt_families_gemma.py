@@ -41,7 +41,7 @@ def _tables() -> dict[str, dict[str, list[str]]]:
     """Drascula's text tables: prefix -> language -> lines (`python -m benchmarks.data fetch
     drascula` writes them, with the English clips as en/<prefix><number>.wav)."""
     path = data_dir() / "drascula" / "lines.json"
-    assert path.is_file(), f"no {path}: run `python -m benchmarks.data fetch drascula`"
+    assert path.is_file(), f"no {path}: run `python -m benchmarks.data fetch drascula-en`"
     tables: dict[str, dict[str, list[str]]] = json.loads(path.read_text("utf-8"))
     return tables
 

@@ -5,7 +5,7 @@ joined with 0.8 s pauses: 7.5 minutes, 685 reference words, streamed at real tim
 100 ms chunks to the shared tiny.en server on its default (batched) engine. Over 685 words
 one word is 0.15 points; on the 71-word stream of test_stream_english it is 1.4.
 
-Issue 3 asks for 10 % relative. Measured on 2 cores (docs/benchmarks.md, 2026-12-06):
+Issue 3 asks for 10 % relative. Measured on 2 cores (docs/benchmarks-log.md, 2026-12-06):
 streaming 25.5 / 27.2 / 27.6 / 27.9 % against `parley transcribe`'s 24.4 % on this WAV,
 1.04x to 1.14x (median 1.12x), so that target is not reliably met, and this test does not
 pretend it is. The offline figure is itself a draw: the same decode of the same audio at

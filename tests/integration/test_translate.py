@@ -35,7 +35,7 @@ def test_dutch_speech_translated_to_english_by_whisper(base_server: ServerProces
     assert english.lower() != dutch.lower()
     chrf = sacrebleu.corpus_chrf([english], [[stream.reference_en or ""]]).score
     print(f"chrF {chrf:.1f}: {english}")
-    assert chrf > 25, (chrf, english)  # offline `base` on this data: chrF 25.0 (docs/benchmarks.md)
+    assert chrf > 25, (chrf, english)  # offline `base` on this data: chrF 25.0 (docs/benchmarks-log.md)
 
 
 def test_unsupported_pair_is_refused_at_start(base_server: ServerProcess) -> None:

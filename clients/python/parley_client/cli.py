@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fast", action="store_true",
                    help="send as fast as the server takes it (default: real-time pace)")
     p.add_argument("--no-partials", action="store_true", help="ask for finals only")
+    p.add_argument("--latency", choices=["fast", "balanced", "accurate"],
+                   default=_env("latency"),
+                   help="latency mode of the session (default: the server's): accurate finals"
+                        " come once each utterance ends")
     p.add_argument("--vtt", type=Path, help="write WebVTT captions here")
     p.add_argument("--srt", type=Path, help="write SRT captions here")
     p.add_argument("--jsonl", type=Path, help="write every event here, one JSON object a line")
@@ -104,7 +108,7 @@ async def run(args: argparse.Namespace) -> int:
             await stream_audio(
                 args.url, chunks, realtime=not args.fast and not args.mic,
                 source_language=args.source, targets=args.target, room=args.room,
-                partials=not args.no_partials, on_event=on_event,
+                partials=not args.no_partials, on_event=on_event, latency=args.latency,
             )
     finally:
         if display is not None:

@@ -130,6 +130,7 @@ class ParleyClient:
         audio: AudioFormat | None = None,
         token: str | None = None,
         open_timeout: float = 10.0,
+        latency: str | None = None,
     ) -> None:
         self.url = stream_url(url)
         self.source_language = source_language
@@ -139,6 +140,8 @@ class ParleyClient:
         self.audio = audio or AudioFormat()
         self.token = token
         self.open_timeout = open_timeout
+        #: `start.latency`: "fast", "balanced" or "accurate" (None: the server's default)
+        self.latency = latency
         #: the server's `ready` event, once connected
         self.ready: Event = {}
         self.max_frame_bytes = 256 * 1024
@@ -172,6 +175,8 @@ class ParleyClient:
         }
         if self.token is not None:
             start["token"] = self.token
+        if self.latency is not None:
+            start["latency"] = self.latency
         try:
             await conn.send(json.dumps(start))
             self.ready = await self._stream.first(("ready",), self.open_timeout)

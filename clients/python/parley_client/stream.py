@@ -61,10 +61,13 @@ async def stream_audio(
     room: str | None = None,
     partials: bool = True,
     on_event: EventCallback | None = None,
+    latency: str | None = None,
 ) -> StreamResult:
-    """Send 16 kHz mono s16le `chunks`, then stop; return every event until `end`."""
+    """Send 16 kHz mono s16le `chunks`, then stop; return every event until `end`.
+    `latency`: the session's latency mode (None: the server's default)."""
     async with ParleyClient(
-        url, source_language=source_language, targets=targets, room=room, partials=partials
+        url, source_language=source_language, targets=targets, room=room, partials=partials,
+        latency=latency,
     ) as client:
         result = StreamResult(ready=client.ready)
 
@@ -118,12 +121,13 @@ async def stream_file(
     chunk_s: float = 0.1,
     options: Mapping[str, str] | None = None,
     format: str | None = None,
+    latency: str | None = None,
 ) -> StreamResult:
     """Stream a file (or any URL FFmpeg opens) in any format; see `stream_audio`."""
     chunks = pcm_chunks(path, chunk_s=chunk_s, options=options, format=format)
     return await stream_audio(
         url, chunks, realtime=realtime, source_language=source_language, targets=targets,
-        room=room, partials=partials, on_event=on_event,
+        room=room, partials=partials, on_event=on_event, latency=latency,
     )
 
 

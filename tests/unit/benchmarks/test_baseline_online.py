@@ -79,3 +79,37 @@ def test_the_loop_commits_everything_and_trims_the_buffer_at_segment_ends() -> N
     # After a trim, the prompt carries committed text from the audio trimmed away.
     assert any(p.strip().startswith("w") for p in rec.prompts)
     assert all(len(p) <= 200 + 5 for p in rec.prompts)
+
+
+class _ScriptedModel:
+    """faster-whisper's `transcribe` shape: the script's words heard wholly in the buffer.
+
+    Call k follows k seconds of audio (the replay feeds 1 s per iteration), so the buffer
+    ends at stream time k."""
+
+    def __init__(self, script: list[tuple[str, float, float]]) -> None:
+        self.script = script
+        self.calls = 0
+
+    def transcribe(self, audio: npt.NDArray[np.float32], **_: object) -> tuple[list[object], None]:
+        from types import SimpleNamespace
+
+        self.calls += 1
+        end = float(self.calls)
+        start = end - audio.size / SAMPLE_RATE
+        heard = [SimpleNamespace(word=t, start=s - start, end=e - start)
+                 for t, s, e in self.script if s >= start and e <= end]
+        return [SimpleNamespace(words=heard, end=heard[-1].end if heard else 0.0)], None
+
+
+def test_replay_commits_every_word_once_with_its_commit_time() -> None:
+    from benchmarks.baseline.replay import replay_baseline
+    from benchmarks.baseline.server import BaselineOptions
+
+    script = [(f" w{i}", 0.5 + 0.4 * i, 0.8 + 0.4 * i) for i in range(20)]
+    audio = np.zeros(9 * SAMPLE_RATE, dtype=np.float32)
+    opts = BaselineOptions(model_path="-", model_name="scripted", multilingual=False)
+    iterations, committed = replay_baseline(_ScriptedModel(script), audio, opts)
+    assert iterations == 10  # 9 s + 1 s of silence, 1 s per iteration
+    assert [w.text for _, w in committed] == [t for t, _, _ in script]
+    assert all(at >= w.end for at, w in committed)  # nothing committed before it was heard

@@ -111,3 +111,18 @@ def test_an_unknown_model_is_one_line_and_status_2(
     err = capsys.readouterr().err
     assert err.startswith("python -m benchmarks.policy_replay: error: unknown speech recognition model")
     assert "Traceback" not in err
+
+
+def test_clip_bootstrap_sums_each_clip_over_the_shared_layouts() -> None:
+    from benchmarks.policy_replay import clip_bootstrap
+
+    def run(order: int, clips: dict[str, list[int]]) -> dict[str, object]:
+        return {"order": order, "pause_s": 0.8, "clips": clips}
+
+    clips = {f"c{k}": [2 + k % 3, 1, 10] for k in range(40)}  # streaming 2-4, offline 1
+    runs = [run(0, clips), run(1, clips)]
+    out = clip_bootstrap(runs, runs, 0, 1)
+    assert out is not None and out["changed"] is True
+    assert out["words"] == 800  # 40 clips x 10 words x 2 layouts
+    assert clip_bootstrap(runs, runs, 0, 0)["changed"] is False  # type: ignore[index]
+    assert clip_bootstrap([{"order": 0, "pause_s": 0.8}], runs, 0, 1) is None

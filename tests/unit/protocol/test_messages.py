@@ -37,6 +37,15 @@ def test_auto_language_and_dedup_targets() -> None:
     assert msg.source_language is None and msg.target_languages == ("en",)
 
 
+def test_latency_mode_is_read_and_optional() -> None:
+    msg = parse_client_text(json.dumps({**START, "latency": "accurate"}))
+    assert isinstance(msg, StartMessage) and msg.latency == "accurate"
+    plain = parse_client_text(json.dumps(START))
+    assert isinstance(plain, StartMessage) and plain.latency is None
+    with pytest.raises(ParleyError, match="'fast', 'balanced', 'accurate'"):
+        parse_client_text(json.dumps({**START, "latency": "slow"}))
+
+
 def test_flush_and_stop() -> None:
     assert isinstance(parse_client_text('{"type":"flush"}'), FlushMessage)
     assert isinstance(parse_client_text('{"type":"stop"}'), StopMessage)
@@ -55,6 +64,8 @@ def test_flush_and_stop() -> None:
         (json.dumps({**START, "target_languages": "zh"}), "bad_message", True),
         (json.dumps({**START, "room": "no spaces allowed"}), "bad_message", True),
         (json.dumps({**START, "protocol": 2}), "bad_message", True),
+        (json.dumps({**START, "latency": "slow"}), "bad_message", True),
+        (json.dumps({**START, "latency": 1}), "bad_message", True),
         (json.dumps({k: v for k, v in START.items() if k != "audio"}), "bad_message", True),
     ],
 )

@@ -35,7 +35,7 @@ field_values = json_scalars | st.lists(json_scalars, max_size=3) | st.dictionari
     st.sampled_from(["session_id", "resume_token", "last_seq", "x"]), json_scalars, max_size=3
 )
 KEYS = ("type", "audio", "source_language", "target_languages", "room", "token",
-        "partials", "resume", "protocol")
+        "partials", "resume", "protocol", "latency")
 
 
 @settings(max_examples=100, deadline=None)
@@ -97,6 +97,7 @@ valid_start = st.fixed_dictionaries(
         "room": st.none() | room,
         "token": st.none() | st.text(max_size=40),
         "partials": st.booleans(),
+        "latency": st.none() | st.sampled_from(["fast", "balanced", "accurate"]),
         "protocol": st.just(1),
         "resume": st.none() | st.fixed_dictionaries({
             "session_id": st.text(max_size=20),
@@ -122,6 +123,7 @@ def to_wire(msg: StartMessage) -> dict[str, Any]:
         "room": msg.room,
         "token": msg.token,
         "partials": msg.partials,
+        "latency": msg.latency,
     }
     if msg.resume is not None:
         out["resume"] = {"session_id": msg.resume.session_id,
@@ -150,6 +152,7 @@ def test_valid_start_parses_and_round_trips(obj: dict[str, Any]) -> None:
     assert msg.room == obj.get("room")
     assert msg.token == obj.get("token")
     assert msg.partials == obj.get("partials", True)
+    assert msg.latency == obj.get("latency")
     resume = obj.get("resume")
     assert (msg.resume is None) == (resume is None)
     if msg.resume is not None:

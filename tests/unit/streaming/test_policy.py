@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from server.streaming.events import AsrRequest, AsrResult, Final, Partial
-from server.streaming.policy import SAMPLE_RATE, VAD_WINDOW, PolicyOptions, StreamingTranscriber
+from server.streaming.policy import (
+    LATENCY_MODES,
+    SAMPLE_RATE,
+    VAD_WINDOW,
+    LatencyMode,
+    PolicyOptions,
+    StreamingTranscriber,
+    latency_options,
+)
 from server.streaming.words import Word
 
 CHUNK = 1600  # 100 ms frames
@@ -406,3 +414,113 @@ def test_final_decodes_are_unprompted_unless_asked(prompt_finals: bool) -> None:
     second_final = [r for r in asr.calls if r.end_s > 8.0]
     assert len(second_final) == 1 and second_final[0].final
     assert second_final[0].prompt.strip() == (" ".join(first) if prompt_finals else "")
+
+
+# -- latency modes -------------------------------------------------------------------
+
+
+def timed_run(
+    audio: list[np.ndarray], asr: ScriptedAsr, opts: PolicyOptions
+) -> list[tuple[float, object]]:
+    """`run`, with the fake-clock time at which each event came out."""
+    policy = StreamingTranscriber(EnergyVad(), opts, language="en")
+    signal = np.concatenate(audio)
+    out: list[tuple[float, object]] = []
+    now = 0.0
+    for i in range(0, signal.size, CHUNK):
+        now = (i + CHUNK) / SAMPLE_RATE
+        policy.feed(signal[i : i + CHUNK], now)
+        while (req := policy.next_request(now)) is not None:
+            policy.on_result(req, asr(req), now)
+        out.extend((now, e) for e in policy.events())
+    policy.close(now)
+    while (req := policy.next_request(now)) is not None:
+        policy.on_result(req, asr(req), now)
+    out.extend((now, e) for e in policy.events())
+    assert policy.done
+    return out
+
+
+def _words(n: int, start: float = 0.5) -> list[Word]:
+    return script(start, [f"w{i}" for i in range(n)])
+
+
+def test_fast_is_todays_policy() -> None:
+    assert latency_options("fast") == PolicyOptions()
+    custom = PolicyOptions(endpoint_silence_s=0.8)
+    assert latency_options("fast", custom) == custom
+    assert latency_options("accurate", custom).endpoint_silence_s == 0.8  # base kept
+
+
+def test_unknown_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="latency must be one of"):
+        latency_options("slow")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="latency must be one of"):
+        PolicyOptions(latency="slow")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="30 s window"):
+        PolicyOptions(max_utterance_s=25.0)
+
+
+@pytest.mark.parametrize("mode", LATENCY_MODES)
+def test_every_mode_finalizes_every_word_once_in_order(mode: LatencyMode) -> None:
+    first, second = script(0.5, WORDS), script(6.0, WORDS[:5])
+    audio = [silence(0.5), speech(len(WORDS) * 0.3), silence(1.6), speech(1.5), silence(1.5)]
+    events = [e for _, e in timed_run(audio, ScriptedAsr(first + second), latency_options(mode))]
+    assert final_text(events) == WORDS + WORDS[:5]
+
+
+def test_accurate_partials_have_no_stable_part_and_finals_wait_for_the_end() -> None:
+    words = script(0.5, WORDS)
+    asr = ScriptedAsr(words, flaky=True)
+    timed = timed_run([silence(0.5), speech(len(WORDS) * 0.3), silence(1.5)], asr,
+                      latency_options("accurate"))
+    partials = [e for _, e in timed if isinstance(e, Partial)]
+    assert partials and all(p.stable == "" and p.unstable for p in partials)
+    fs = [(t, e) for t, e in timed if isinstance(e, Final)]
+    assert len(fs) == 1  # one final for the utterance: no sentence finals
+    at, final = fs[0]
+    assert at >= words[-1].end + latency_options("accurate").endpoint_silence_s
+    assert final.reason == "endpoint" and final_text([final]) == WORDS
+    # That final is a decode of the whole utterance, not the last partial's words.
+    last = asr.calls[-1]
+    assert last.final and last.start_s <= words[0].start and last.end_s >= words[-1].end
+
+
+def test_fast_commits_during_the_utterance_where_accurate_does_not() -> None:
+    words = script(0.5, WORDS)
+    audio = [silence(0.5), speech(len(WORDS) * 0.3), silence(1.5)]
+    fast = timed_run(audio, ScriptedAsr(words), latency_options("fast"))
+    early = [t for t, e in fast if isinstance(e, Partial) and e.stable]
+    assert early and early[0] < words[-1].end
+
+
+def test_balanced_finals_come_sooner_than_accurate_in_unbroken_speech() -> None:
+    words = _words(90)  # 27 s without a pause
+    audio = [silence(0.5), speech(27.0), silence(1.5)]
+
+    def finals_of(mode: LatencyMode) -> list[tuple[float, Final]]:
+        timed = timed_run(audio, ScriptedAsr(words), latency_options(mode))
+        assert all(e.stable == "" for _, e in timed if isinstance(e, Partial))
+        return [(t, e) for t, e in timed if isinstance(e, Final)]
+
+    balanced, accurate = finals_of("balanced"), finals_of("accurate")
+    opts = latency_options("balanced")
+    assert opts.max_utterance_s is not None
+    for fs in (balanced, accurate):
+        assert final_text([f for _, f in fs]) == [w.text.strip() for w in words]
+    assert len(balanced) >= 3 and {f.reason for _, f in balanced[:-1]} == {"max_length"}
+    # No word waits for its final longer than the cap, the grace and a decode.
+    longest = opts.max_utterance_s + opts.max_utterance_grace_s + 0.5
+    assert all(t - w.end <= longest for t, f in balanced for w in f.words)
+    assert balanced[0][0] < accurate[0][0] - 10.0
+
+
+def test_accurate_splits_unbroken_speech_at_max_utterance() -> None:
+    words = _words(90)  # 27 s without a pause
+    opts = latency_options("accurate")
+    assert opts.max_utterance_s is not None
+    timed = timed_run([silence(0.5), speech(27.0), silence(1.5)], ScriptedAsr(words), opts)
+    fs = [e for _, e in timed if isinstance(e, Final)]
+    assert final_text(fs) == [w.text.strip() for w in words]
+    assert [f.reason for f in fs] == ["max_length", "endpoint"]
+    assert fs[0].end - words[0].start <= opts.max_utterance_s + opts.max_utterance_grace_s
