@@ -310,10 +310,10 @@ def test_words_the_partials_showed_survive_a_final_decode_that_hears_nothing() -
 
 
 class EndsEarlyAfterSilence(ScriptedAsr):
-    """A window that opens more than a second before the speech stops its text
-    `after_s` into the speech, as tiny.en did on a window opening with 4 s of digital
-    silence (every decode of the utterance ended at 9.4 s of 11.1, seven words short);
-    the utterance alone, from its pre-roll, is heard to its end."""
+    """Whisper ending its text early: a window that opens more than a second before
+    the speech hears only its first `after_s`, as tiny.en on a window opening with
+    4 s of digital silence (every decode of the utterance ended at 9.4 s of 11.1,
+    seven words short); the utterance alone, from its pre-roll, is heard to its end."""
 
     def __init__(self, words: list[Word], after_s: float) -> None:
         super().__init__(words)
