@@ -19,7 +19,8 @@ How it works
   rest of the latest hypothesis is its `unstable` tail.
 - A segment becomes final at a sentence end among committed words, at an
   endpoint (a last decode commits everything; the latest partial hypothesis
-  stands in for it if it heard the whole utterance and doubts no word), at
+  stands in for it if it heard the whole utterance, doubts no word and leaves
+  no speech unheard after its last word), at
   `max_segment_s`, or on flush/stop. The buffer is trimmed at finalized/
   committed word ends so a decode never grows past `max_buffer_s` by much.
 
@@ -44,6 +45,9 @@ Invariants
   is lost; nothing is finalized twice).
 - No decode runs on audio the VAD never called speech, and words that lie in
   VAD silence are dropped: Whisper hallucinates on silence and noise.
+- An utterance is not finalized from a decode with context that left
+  `_MISSED_SPEECH_S` of its speech unheard after the last word: it is decoded
+  alone first (`_missed_speech`), however far the decodes lag behind the audio.
 """
 
 from __future__ import annotations
@@ -274,6 +278,7 @@ class StreamingTranscriber:
                 and self._last_decode_end >= end
                 and self._last_decode_end > self._buf_start
                 and not any(map(self._agreement.doubts, self._tail))
+                and self._unheard(self._tail, begin, end) < _MISSED_SPEECH_S * SAMPLE_RATE
             ):
                 # The latest hypothesis already heard the whole utterance: commit it
                 # instead of decoding the same audio again (saves a decode of latency).
@@ -315,7 +320,8 @@ class StreamingTranscriber:
         if request.final:
             self._on_final_result(request, words)
         else:
-            if self._missed_speech(request, self._agreement.new_part(words), self._utt_start):
+            fresh = self._agreement.new_part(words)
+            if self._missed_speech(request, fresh, self._utt_start, final=False):
                 self._alone = True
             if self.opts.commit_partials:
                 until = request.end_s - self.opts.commit_margin_s
@@ -327,18 +333,33 @@ class StreamingTranscriber:
             self._trim_long_buffer()
             self._emit_partial()
 
-    def _missed_speech(self, request: AsrRequest, fresh: list[Word], begin: int) -> bool:
-        """A decode with context that heard nothing new though speech was left to hear.
+    def _missed_speech(
+        self, request: AsrRequest, fresh: list[Word], begin: int, *, final: bool
+    ) -> bool:
+        """A decode with context that left speech of the utterance (from `begin`) unheard.
 
         Whisper now and then transcribes only the context (or drops the whole window
-        in its no-speech check) after context audio and a prompt; the utterance then
-        has to be heard alone.
+        in its no-speech check) after context audio and a prompt, or ends its text
+        early: on a window opening with 4 s of digital silence, tiny.en stopped at
+        9.4 s of 11.1 in every decode of an utterance, its last seven words unsaid,
+        and heard them all in the utterance alone. The utterance then has to be heard
+        alone. A partial is judged only when it heard nothing new (speech at its
+        window's edge is heard by the next decode); a final decode, with no decode
+        after it, also by the speech it left after its last word. Which decode is the
+        final one depends on how far the decodes lag behind the audio (a fast sender,
+        a busy server): the partials may have committed the early part already.
         """
-        if fresh or self._alone or max(request.start_s, 0.0) * SAMPLE_RATE >= begin:
-            return False  # heard something, or no context to blame
-        committed = int(self._agreement.last_committed_end * SAMPLE_RATE)
-        left = self._speech_in(max(committed, begin), int(request.end_s * SAMPLE_RATE))
+        if self._alone or max(request.start_s, 0.0) * SAMPLE_RATE >= begin:
+            return False  # no context to blame
+        if fresh and not final:
+            return False
+        left = self._unheard(fresh, begin, int(request.end_s * SAMPLE_RATE))
         return left >= _MISSED_SPEECH_S * SAMPLE_RATE
+
+    def _unheard(self, words: list[Word], begin: int, end: int) -> int:
+        """Samples of speech in [begin, end) after the committed words and `words`."""
+        heard_s = max(self._agreement.last_committed_end, words[-1].end if words else 0.0)
+        return self._speech_in(max(int(heard_s * SAMPLE_RATE), begin), end)
 
     def _cut_closing(self, fresh: list[Word]) -> list[Word]:
         """`fresh` without a closing sentence Whisper made up after the utterance.
@@ -361,7 +382,7 @@ class StreamingTranscriber:
         fresh = self._agreement.new_part(words)
         if self.opts.final_cut_closing and fresh:
             fresh = self._cut_closing(fresh)
-        if self._missed_speech(request, fresh, self._endpoints[0][0]):
+        if self._missed_speech(request, fresh, self._endpoints[0][0], final=True):
             self._alone = True  # decode it again, alone (the endpoint stays)
         elif not fresh and self._tail and (self._alone or not words):
             # Heard by the partials (shown to the user), by no final decode: keep

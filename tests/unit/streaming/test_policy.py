@@ -317,6 +317,80 @@ def test_words_the_partials_showed_survive_a_final_decode_that_hears_nothing() -
     assert " ".join(final_text(events)) == shown.text.strip()
 
 
+class EndsEarlyAfterSilence(ScriptedAsr):
+    """Whisper ending its text early: a window that opens more than a second before
+    the speech hears only its first `after_s`, as tiny.en on a window opening with
+    4 s of digital silence (every decode of the utterance ended at 9.4 s of 11.1,
+    seven words short); the utterance alone, from its pre-roll, is heard to its end."""
+
+    def __init__(self, words: list[Word], after_s: float) -> None:
+        super().__init__(words)
+        self.cut = words[0].start + after_s
+
+    def __call__(self, req: AsrRequest) -> AsrResult:
+        result = super().__call__(req)
+        if req.start_s > self.words[0].start - 1.0:
+            return result
+        return AsrResult([w for w in result.words if w.end + req.start_s <= self.cut], "en")
+
+
+def run_lagging(audio: list[np.ndarray], asr: ScriptedAsr, lag: int) -> list[object]:
+    """`run` with each decode's result arriving `lag` frames after its request (a
+    sender faster than the recognizer), and `close` right after the last frame."""
+    policy = StreamingTranscriber(EnergyVad(), PolicyOptions(), language="en")
+    signal = np.concatenate(audio)
+    events: list[object] = []
+    pending: tuple[AsrRequest, int] | None = None
+    now = 0.0
+    for n, i in enumerate(range(0, signal.size, CHUNK)):
+        now = (i + CHUNK) / SAMPLE_RATE
+        policy.feed(signal[i : i + CHUNK], now)
+        if pending is not None and n >= pending[1]:
+            policy.on_result(pending[0], asr(pending[0]), now)
+            pending = None
+        if pending is None and (req := policy.next_request(now)) is not None:
+            pending = (req, n + lag)
+        events.extend(policy.events())
+    policy.close(now)
+    if pending is not None:
+        policy.on_result(pending[0], asr(pending[0]), now)
+    while (req := policy.next_request(now)) is not None:
+        policy.on_result(req, asr(req), now)
+    events.extend(policy.events())
+    assert policy.done
+    return events
+
+
+@pytest.mark.parametrize("lag", [0, 2, 4, 6, 8, 12, 16, 20, 30, 39, 1000])
+def test_speech_a_decode_with_context_left_unheard_at_the_end_is_decoded_alone(
+    lag: int,
+) -> None:
+    """6 s of silence (4 s of it kept as context), then an utterance and `stop` at once.
+    Every decode whose window holds the silence ends its text after 1.5 s of the 3.9 s
+    of speech. However far the decodes lag (1000: none before `stop`), every word is
+    finalized: what the partials committed decides only whether the final decode hears
+    nothing new or a part of the rest."""
+    words = script(6.0, WORDS)
+    asr = EndsEarlyAfterSilence(words, after_s=1.5)
+    events = run_lagging([silence(6.0), speech(len(WORDS) * 0.3), silence(0.8)], asr, lag)
+    assert final_text(events) == WORDS
+    alone = [r for r in asr.calls if r.start_s >= 5.0]
+    assert any(r.final for r in alone) and all(r.prompt == "" for r in alone)
+
+
+def test_a_partial_that_heard_the_endpoint_but_not_its_speech_does_not_stand_as_final() -> None:
+    """The latest partial decoded past the endpoint, so its hypothesis would stand in
+    for a final decode; but it left 2.4 s of speech unheard after its last word."""
+    words = script(6.0, WORDS)
+    asr = EndsEarlyAfterSilence(words, after_s=1.5)
+    audio = [silence(6.0), speech(len(WORDS) * 0.3), silence(0.8)]
+    events = run_lagging(audio, asr, lag=20)
+    last_partial = [r for r in asr.calls if not r.final][-1]
+    assert last_partial.start_s < 5.0 and last_partial.end_s > words[-1].end + 0.2
+    assert final_text(events) == WORDS
+    assert asr.calls[-1].final and asr.calls[-1].start_s >= 5.0
+
+
 class GhostTail(ScriptedAsr):
     """Partial decodes add a word nobody said (Whisper's "Thank you." after the last
     word); the final decode, hearing the whole utterance, does not."""
