@@ -191,8 +191,9 @@ def summary(values: Sequence[float]) -> dict[str, float | int | None]:
     }
 
 
-def erased_chars(before: str, after: str) -> int:
-    """Characters of `before` a reader sees erased when the text changes to `after`."""
+def erased_chars(before: Sequence[str], after: Sequence[str]) -> int:
+    """Characters of `before` a reader sees erased when the text changes to `after` (past
+    their common prefix); of lists of words, the words erased."""
     common = 0
     for a, b in zip(before, after, strict=False):
         if a != b:

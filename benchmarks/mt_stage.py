@@ -73,12 +73,7 @@ def units(text: str, language: str) -> list[str]:
 def erased_units(before: Sequence[str], after: Sequence[str]) -> int:
     """Units of `before` a reader sees erased when it changes to `after` (past their
     common prefix)."""
-    common = 0
-    for a, b in zip(before, after, strict=False):
-        if a != b:
-            break
-        common += 1
-    return len(before) - common
+    return erased_chars(before, after)
 
 
 def erasure(shown: Sequence[str], language: str) -> tuple[int, int, int]:
