@@ -16,10 +16,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import ctranslate2
 
 from server.errors import ModelError
+
+_M = TypeVar("_M", ctranslate2.Translator, ctranslate2.Generator)
 
 
 @dataclass(frozen=True)
@@ -36,22 +39,27 @@ class Item:
     prefix: list[str] | None
 
 
+def _load(kind: type[_M], what: str, name: str, model_dir: Path, options: RunOptions) -> _M:
+    """One CTranslate2 model, called from one thread only (inter_threads=1)."""
+    try:
+        return kind(
+            str(model_dir),
+            device=options.device,
+            compute_type=options.compute_type,
+            inter_threads=1,
+            intra_threads=options.threads,
+        )
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise ModelError(f"cannot load {what} {name!r} from {model_dir}: {exc}") from exc
+
+
 class Seq2SeqModel:
     """ctranslate2.Translator: Marian, NLLB, M2M100, mBART, T5, Argos."""
 
     def __init__(self, name: str, model_dir: Path, options: RunOptions) -> None:
         self.name = name
         self._options = options
-        try:
-            self._model = ctranslate2.Translator(
-                str(model_dir),
-                device=options.device,
-                compute_type=options.compute_type,
-                inter_threads=1,
-                intra_threads=options.threads,
-            )
-        except (RuntimeError, ValueError, OSError) as exc:
-            raise ModelError(f"cannot load MT model {name!r} from {model_dir}: {exc}") from exc
+        self._model = _load(ctranslate2.Translator, "MT model", name, model_dir, options)
 
     def run(self, items: Sequence[Item], max_length: int) -> list[list[str]]:
         prefixes: list[list[str] | None] | None = None
@@ -80,16 +88,7 @@ class PromptModel:
         self.name = name
         self._options = options
         self._stop = list(stop)
-        try:
-            self._model = ctranslate2.Generator(
-                str(model_dir),
-                device=options.device,
-                compute_type=options.compute_type,
-                inter_threads=1,
-                intra_threads=options.threads,
-            )
-        except (RuntimeError, ValueError, OSError) as exc:
-            raise ModelError(f"cannot load LLM {name!r} from {model_dir}: {exc}") from exc
+        self._model = _load(ctranslate2.Generator, "LLM", name, model_dir, options)
 
     def run(self, items: Sequence[Item], max_length: int) -> list[list[str]]:
         starts = [[*item.source, *(item.prefix or [])] for item in items]
