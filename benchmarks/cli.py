@@ -56,3 +56,8 @@ def guarded(main: Callable[[list[str]], int], prog: str) -> int:
     except ParleyError as exc:
         print(f"{prog}: error: {exc.message}", file=sys.stderr)
         return 2
+
+
+#: `parley bench`: the `parley.commands` entry point (pyproject.toml) names this module.
+add_parser = add_bench_parser
+run = run_bench

@@ -160,7 +160,7 @@ class SentenceRun:
 
 
 class _Driver:
-    """Drives one `IncrementalTranslator` against a scheduler as `server.translation` does:
+    """Drives one `IncrementalTranslator` against a scheduler as `server.session.translations` does:
     every request off to the scheduler, results back into the core, a timer for the
     rate-limited partial; no polling."""
 

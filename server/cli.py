@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import importlib.metadata
 import logging
 import math
 import os
@@ -16,12 +17,13 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Protocol, cast, get_args
 
 from server.asr.batched import BatchOptions
 from server.asr.whisper import OFFLINE_BEAM_SIZE, AsrOptions
-from server.config import AsrEngine, Limits, Security, ServerConfig
+from server.config import AsrEngine, Security, ServerConfig
 from server.errors import ParleyError
+from server.security.limits import Limits
 from server.streaming.policy import LATENCY_MODES
 
 log = logging.getLogger(__name__)
@@ -99,6 +101,24 @@ port_number = _number(int, 0, most=65535)
 positive_int = _number(int, 0, above=True)
 positive_number = _number(float, 0.0, above=True)
 number_or_zero = _number(float, 0.0)
+
+
+#: Entry-point group of extra `parley` subcommands (the benchmarks add `bench`): each
+#: names a module with `add_parser(subparsers)` and `run(args) -> exit status`.
+COMMANDS_GROUP = "parley.commands"
+
+
+class Command(Protocol):
+    def add_parser(self, subparsers: Any) -> argparse.ArgumentParser: ...
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def plugin_commands() -> dict[str, Command]:
+    """The installed extra subcommands, by name."""
+    return {
+        ep.name: cast(Command, ep.load())
+        for ep in importlib.metadata.entry_points(group=COMMANDS_GROUP)
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -209,9 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_models_parser(sub)
 
-    from benchmarks.cli import add_bench_parser
-
-    add_bench_parser(sub)
+    for command in plugin_commands().values():
+        command.add_parser(sub)
     return parser
 
 
@@ -381,10 +400,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(config_from_args(args))
-        if args.command == "bench":
-            from benchmarks.cli import run_bench
-
-            return run_bench(args)
+        plugins = plugin_commands()
+        if args.command in plugins:
+            return plugins[args.command].run(args)
         if args.command == "transcribe":
             from server.transcribe import run_transcribe
 
@@ -400,10 +418,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(config: ServerConfig) -> int:
-    from server.gateway import running
     from server.mqtt.settings import MqttSettings
-    from server.security import allowed_origins, build_gatekeeper, ssl_context
+    from server.security.startup import allowed_origins, build_gatekeeper, ssl_context
     from server.services import Services
+    from server.transport.gateway import running
 
     # Settings and the address first: a refusal must not wait for the models to load.
     gate = build_gatekeeper(config)

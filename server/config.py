@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from server.asr.batched import BatchOptions
 from server.asr.whisper import AsrOptions
+from server.security.limits import Limits
 from server.streaming.policy import LatencyMode, PolicyOptions
 
 #: The recognition engines `--asr-engine` chooses from, the default first.
@@ -36,27 +37,8 @@ class Admission:
 
 
 @dataclass(frozen=True)
-class Limits:
-    max_frame_bytes: int = 256 * 1024
-    max_session_s: float = 4 * 3600.0
-    idle_timeout_s: float = 60.0
-    #: A speaker connection must send `start` within this many seconds of opening;
-    #: nothing it sends before `start` extends it.
-    start_timeout_s: float = 5.0
-    #: Connections from one address that no token admitted yet (speakers before
-    #: `start`), at once; one more is refused (`rate_limited`).
-    max_unauthenticated_per_address: int = 16
-    max_sessions: int = 64
-    outbox_events: int = 512
-    #: Client messages (audio frames and control) a second per connection, on average,
-    #: and the burst above it (a token bucket, server.limits).
-    message_rate: float = 200.0
-    message_burst: float = 400.0
-
-
-@dataclass(frozen=True)
 class Security:
-    """Authentication and transport settings (issue 8; wired by server.security)."""
+    """Authentication and transport settings (issue 8; wired by server.security.startup)."""
 
     #: Token file (TOML or JSON lines); None: $PARLEY_TOKENS_FILE, then $PARLEY_TOKENS.
     tokens_file: str | None = None

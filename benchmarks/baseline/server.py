@@ -41,7 +41,7 @@ from benchmarks.baseline.online import (
     OnlineProcessor,
     TimedWord,
 )
-from server.latency import ArrivalClock
+from server.session.latency import ArrivalClock
 
 log = logging.getLogger(__name__)
 

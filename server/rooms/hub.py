@@ -11,7 +11,7 @@ Translation happens once per room and language: the hub adds a target to the
 speaker's `Translations` when the first listener of a language joins and
 removes it when the last one leaves (never a language the speaker asked for).
 A language reached through English shares the speaker's one English leg with
-English listeners and every other such language (server.translation).
+English listeners and every other such language (server.session.translations).
 
 Across replicas the hub talks to a `RoomBridge` (the MQTT link): it publishes
 local speakers' events, says which rooms and languages its listeners follow
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from server.errors import UnsupportedError
 from server.models.languages import check_known_target
-from server.outbox import Outbox, SlowConsumer
+from server.protocol.close_codes import CLOSE_POLICY
 from server.protocol.messages import Event, Sequencer, StartMessage
 from server.rooms.demand import LanguageDemand, plan_target_changes
 from server.rooms.events import (
@@ -43,13 +43,13 @@ from server.rooms.events import (
     speaker_info,
     wants,
 )
+from server.session.outbox import Outbox, SlowConsumer
 
 if TYPE_CHECKING:
     from server.services import Services
 
 log = logging.getLogger(__name__)
 
-CLOSE_POLICY = 1008
 #: Ended remote sessions remembered per room, so late duplicates (MQTT replays) are ignored.
 _ENDED_MEMORY = 64
 
@@ -402,7 +402,7 @@ class RoomHub:
         return refused
 
     def _kick_refused(self, room: Room, refused: dict[str, UnsupportedError]) -> None:
-        from server.session import error_event  # late: server.session imports much
+        from server.session.driver import error_event  # late: server.session.driver imports much
 
         for lang, exc in refused.items():
             for listener in [x for x in room.listeners.values() if x.lang == lang]:

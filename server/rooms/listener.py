@@ -20,13 +20,14 @@ import logging
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from server.closing import CLOSE_TIMEOUT_S, close_bounded
 from server.errors import ParleyError
-from server.outbox import Outbox, write_loop
+from server.protocol.close_codes import CLOSE_POLICY
 from server.protocol.messages import Sequencer, dumps
-from server.rooms.hub import CLOSE_POLICY, Listener, RoomHub
+from server.rooms.hub import Listener, RoomHub
 from server.rooms.query import parse_listen_query
-from server.session import error_event
+from server.session.driver import error_event
+from server.session.outbox import Outbox, write_loop
+from server.transport.closing import CLOSE_TIMEOUT_S, close_bounded
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from server.config import ServerConfig
-from server.gateway import RunningServer, running
 from server.services import Services
+from server.transport.gateway import RunningServer, running
 
 if TYPE_CHECKING:
     from tests.integration.rooms_support import Mosquitto

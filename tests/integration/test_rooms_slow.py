@@ -22,10 +22,11 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from clients.python.parley_client import ParleyClient
-from server.config import Limits, ServerConfig
-from server.gateway import RunningServer, running
+from server.config import ServerConfig
 from server.rooms.hub import RoomHub
+from server.security.limits import Limits
 from server.services import Services
+from server.transport.gateway import RunningServer, running
 from tests.integration.conftest import serve_in_process
 from tests.integration.resilience_support import START, Speaker, heard_share, http_get, metric
 from tests.integration.rooms_support import Follower, StalledListener, librivox_files, speech

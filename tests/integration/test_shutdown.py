@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from server.config import ServerConfig
-from server.gateway import RunningServer
+from server.transport.gateway import RunningServer
 from tests.integration.conftest import parley_serve, serve_in_process
 from tests.integration.resilience_support import (
     FRAME,

@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from server.config import ServerConfig
-from server.gateway import RunningServer
 from server.streaming.policy import PolicyOptions
+from server.transport.gateway import RunningServer
 from tests.integration.conftest import ServerProcess, serve_in_process
 from tests.integration.resilience_support import Speaker, final_words
 from tests.integration.rooms_support import (

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiomqtt
 import yaml
 
-from server.auth.tokens import TokenStore
+from server.security.tokens import TokenStore
 from tests.integration.rooms_support import compose_broker
 from tests.unit.deploy.dockerfile_rules import exec_form, parse
 from tests.unit.deploy.manifests import DEPLOY, cli_env_names

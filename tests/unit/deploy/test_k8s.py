@@ -14,7 +14,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from server.auth.tokens import TokenStore
+from server.security.tokens import TokenStore
 from tests.unit.deploy.manifests import (
     DEPLOY,
     DRAIN_DEADLINE_S,

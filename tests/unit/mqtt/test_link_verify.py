@@ -10,8 +10,8 @@ from server.mqtt.link import MqttLink
 from server.mqtt.messages import encode
 from server.mqtt.settings import MqttSettings
 from server.mqtt.signing import Rejection, Signer
-from server.outbox import Outbox
 from server.rooms.hub import RoomHub
+from server.session.outbox import Outbox
 
 KEY = b"cluster-key-for-the-unit-tests!!"
 TOPIC = "parley/rooms/main/transcript"

@@ -10,9 +10,9 @@ import pytest
 
 from server.audio.decode import AudioSpec
 from server.errors import UnsupportedError
-from server.outbox import Outbox
 from server.protocol.messages import Event, StartMessage
 from server.rooms.hub import Listener, RoomHub
+from server.session.outbox import Outbox
 
 
 @dataclass

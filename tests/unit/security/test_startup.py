@@ -1,4 +1,4 @@
-"""server.security: open mode rules, origins, TLS settings."""
+"""server.security.startup: open mode rules, origins, TLS settings."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from server.auth import TokenConfigError
 from server.config import Security, ServerConfig
 from server.errors import ParleyError
-from server.security import (
+from server.security import TokenConfigError
+from server.security.startup import (
     StartupError,
     allowed_origins,
     build_gatekeeper,

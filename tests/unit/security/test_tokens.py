@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from server.auth import tokens as tokens_mod
-from server.auth.tokens import (
+from server.errors import ParleyError
+from server.security import tokens as tokens_mod
+from server.security.tokens import (
     OPEN_PRINCIPAL,
     ROOM_PATTERN,
     TokenConfigError,
@@ -17,7 +18,6 @@ from server.auth.tokens import (
     digest,
     token_id,
 )
-from server.errors import ParleyError
 
 SPEAK = "speak-secret-0123456789"
 LISTEN = "listen-secret-0123456789"

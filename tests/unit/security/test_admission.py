@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from server.auth.admission import Gatekeeper
-from server.auth.tokens import TokenStore
 from server.errors import OverloadedError, ParleyError
+from server.security.admission import Gatekeeper
+from server.security.tokens import TokenStore
 
 SPEAK = "speak-secret-0123456789"
 LISTEN = "listen-secret-0123456789"

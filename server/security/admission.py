@@ -21,8 +21,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Self
 
-from server.auth.tokens import OPEN_PRINCIPAL, Principal, Role, TokenStore
-from server.limits import SessionCounter, SessionLease
+from server.security.limits import SessionCounter, SessionLease
+from server.security.tokens import OPEN_PRINCIPAL, Principal, Role, TokenStore
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ import secrets
 from collections import deque
 from collections.abc import Callable
 
-from server.outbox import Outbox, SlowConsumer
 from server.protocol.messages import Event
+from server.session.outbox import Outbox, SlowConsumer
 
 #: Retained events per session: at 1 transcript final + 1-2 translations per
 #: sentence this covers hundreds of sentences, far more than a grace period holds.

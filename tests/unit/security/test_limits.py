@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from server.config import Limits
 from server.errors import OverloadedError, ParleyError, ProtocolError
-from server.limits import (
+from server.security.limits import (
     AddressCounter,
     ConnectionGuard,
     IdleTimer,
-    LimitPolicy,
+    Limits,
     MessageRateLimiter,
     RateLimitedError,
     SessionCounter,
@@ -120,14 +119,8 @@ def test_counter_lease_context_and_no_key() -> None:
     assert c.count("k") == 0 and c._per_key == {}  # keys do not pile up
 
 
-def test_policy_from_config_limits() -> None:
-    p = LimitPolicy.from_limits(Limits(max_session_s=10.0, idle_timeout_s=5.0))
-    assert (p.max_session_s, p.idle_timeout_s) == (10.0, 5.0)
-    assert p.message_rate == LimitPolicy().message_rate
-
-
 def guard() -> ConnectionGuard:
-    policy = LimitPolicy(message_rate=10, message_burst=10, max_session_s=100, idle_timeout_s=5)
+    policy = Limits(message_rate=10, message_burst=10, max_session_s=100, idle_timeout_s=5)
     return ConnectionGuard(policy, now=0.0)
 
 
@@ -164,7 +157,7 @@ def test_guard_rate_limits_messages() -> None:
 
 
 def test_guard_start_deadline_is_not_extended_by_pre_start_traffic() -> None:
-    policy = LimitPolicy(message_rate=10, message_burst=10, idle_timeout_s=60,
+    policy = Limits(message_rate=10, message_burst=10, idle_timeout_s=60,
                          start_timeout_s=5)
     g = ConnectionGuard(policy, now=0.0)
     for t in (1.0, 2.0, 3.0, 4.0, 4.9):  # a byte now and then, all refused as not_started
@@ -177,7 +170,7 @@ def test_guard_start_deadline_is_not_extended_by_pre_start_traffic() -> None:
 
 
 def test_guard_after_start_the_idle_timer_runs_from_the_start() -> None:
-    policy = LimitPolicy(idle_timeout_s=60, start_timeout_s=5)
+    policy = Limits(idle_timeout_s=60, start_timeout_s=5)
     g = ConnectionGuard(policy, now=0.0)
     g.start_session(4.0)
     assert g.started and g.time_left(4.0) == pytest.approx(60.0)
@@ -188,7 +181,7 @@ def test_guard_after_start_the_idle_timer_runs_from_the_start() -> None:
 
 
 def test_guard_resumed_session_keeps_its_first_start_for_the_deadline() -> None:
-    policy = LimitPolicy(max_session_s=100, idle_timeout_s=60, start_timeout_s=5)
+    policy = Limits(max_session_s=100, idle_timeout_s=60, start_timeout_s=5)
     g = ConnectionGuard(policy, now=50.0)
     g.start_session(51.0, started=10.0)
     assert g.time_left(51.0) == pytest.approx(59.0)  # idle from now, session until 110
@@ -200,12 +193,12 @@ def test_guard_resumed_session_keeps_its_first_start_for_the_deadline() -> None:
 def test_guard_start_deadline_is_at_most_the_idle_timeout() -> None:
     g = guard()  # idle 5 s, start timeout 5 s by default
     assert g.time_left(0.0) == 5.0
-    short = ConnectionGuard(LimitPolicy(idle_timeout_s=2.0, start_timeout_s=5.0), now=0.0)
+    short = ConnectionGuard(Limits(idle_timeout_s=2.0, start_timeout_s=5.0), now=0.0)
     assert short.time_left(0.0) == 2.0
 
 
 def test_guard_refused_messages_before_start_have_a_small_allowance() -> None:
-    g = ConnectionGuard(LimitPolicy(pre_start_allowance=3), now=0.0)
+    g = ConnectionGuard(Limits(pre_start_allowance=3), now=0.0)
     for _ in range(3):
         error = ProtocolError("audio before start", code="not_started")
         assert g.refused_before_start(error) is error and not error.fatal

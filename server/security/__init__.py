@@ -1,8 +1,8 @@
 """API tokens: authentication and role / room authorization (see `tokens`)."""
 
-from server.auth.admission import Admission, Gatekeeper
-from server.auth.request import redact_path, token_from_request
-from server.auth.tokens import (
+from server.security.admission import Admission, Gatekeeper
+from server.security.request import redact_path, token_from_request
+from server.security.tokens import (
     GRANTS,
     OPEN_PRINCIPAL,
     ROLES,

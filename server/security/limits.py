@@ -249,27 +249,26 @@ class SessionCounter:
 
 
 @dataclass(frozen=True)
-class LimitPolicy:
-    """The per-connection limits, usually from `server.config.Limits`."""
+class Limits:
+    """Every per-connection and per-address limit (`ServerConfig.limits`)."""
 
-    message_rate: float = DEFAULT_MESSAGE_RATE
-    message_burst: float = DEFAULT_MESSAGE_BURST
+    max_frame_bytes: int = 256 * 1024
     max_session_s: float = 4 * 3600.0
     idle_timeout_s: float = 60.0
+    #: A speaker connection must send `start` within this many seconds of opening;
+    #: nothing it sends before `start` extends it.
     start_timeout_s: float = DEFAULT_START_TIMEOUT_S
+    #: Connections from one address that no token admitted yet (speakers before
+    #: `start`), at once; one more is refused (`rate_limited`).
+    max_unauthenticated_per_address: int = DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS
+    max_sessions: int = 64
+    outbox_events: int = 512
+    #: Client messages (audio frames and control) a second per connection, on average,
+    #: and the burst above it (a token bucket).
+    message_rate: float = DEFAULT_MESSAGE_RATE
+    message_burst: float = DEFAULT_MESSAGE_BURST
+    #: Messages refused before `start` that a connection may send; the next one closes it.
     pre_start_allowance: int = PRE_START_ALLOWANCE
-
-    @classmethod
-    def from_limits(cls, limits: object) -> LimitPolicy:
-        """From a `server.config.Limits` (fields it lacks keep their defaults)."""
-        base = cls()
-        return cls(
-            message_rate=float(getattr(limits, "message_rate", base.message_rate)),
-            message_burst=float(getattr(limits, "message_burst", base.message_burst)),
-            max_session_s=float(getattr(limits, "max_session_s", base.max_session_s)),
-            idle_timeout_s=float(getattr(limits, "idle_timeout_s", base.idle_timeout_s)),
-            start_timeout_s=float(getattr(limits, "start_timeout_s", base.start_timeout_s)),
-        )
 
 
 class ConnectionGuard:
@@ -293,7 +292,7 @@ class ConnectionGuard:
     session deadline and the idle timer (reset by each audio message) apply.
     """
 
-    def __init__(self, policy: LimitPolicy, now: float) -> None:
+    def __init__(self, policy: Limits, now: float) -> None:
         self.policy = policy
         self.rate = MessageRateLimiter(policy.message_rate, policy.message_burst, now)
         self.idle = IdleTimer(policy.idle_timeout_s, now)

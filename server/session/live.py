@@ -22,12 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from server.auth import Admission
 from server.errors import ParleyError
 from server.metrics import ServerMetrics
 from server.protocol.messages import Event
-from server.resume import UNKNOWN_KEY, ResumeKey, SessionChannel
-from server.session import Session
+from server.security import Admission
+from server.session.driver import Session
+from server.session.resume import UNKNOWN_KEY, ResumeKey, SessionChannel
 
 log = logging.getLogger(__name__)
 

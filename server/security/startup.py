@@ -21,9 +21,9 @@ from collections.abc import Mapping
 
 from websockets.typing import Origin
 
-from server.auth import TOKENS_ENV, TOKENS_FILE_ENV, Gatekeeper, TokenStore
 from server.config import ServerConfig
 from server.errors import ErrorCode, ParleyError
+from server.security import TOKENS_ENV, TOKENS_FILE_ENV, Gatekeeper, TokenStore
 
 log = logging.getLogger(__name__)
 

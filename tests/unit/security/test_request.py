@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from websockets.datastructures import Headers
 
-from server.auth.request import redact_path, token_from_request
+from server.security.request import redact_path, token_from_request
 
 
 def test_bearer_header_wins_over_query() -> None:

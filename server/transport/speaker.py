@@ -28,34 +28,40 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Protocol
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from server.auth import redact_path, token_from_request
-from server.closing import close_bounded
 from server.errors import LimitError, OverloadedError, ParleyError, ProtocolError
-from server.limits import AddressSlot, ConnectionGuard, LimitPolicy
-from server.live import LiveSession, not_found
-from server.outbox import Outbox, SlowConsumer, write_loop
+from server.metrics import ServerMetrics
+from server.protocol.close_codes import (
+    CLOSE_AWAY,
+    CLOSE_ERROR,
+    CLOSE_NORMAL,
+    CLOSE_POLICY,
+    CLOSE_RETRY,
+)
 from server.protocol.messages import (
+    Event,
     FlushMessage,
     Sequencer,
     StartMessage,
     StopMessage,
     parse_client_text,
 )
-from server.resume import ReplayGap, ResumeKey, SessionChannel
-from server.session import error_event
-
-if TYPE_CHECKING:
-    from server.gateway import Gateway
+from server.security import Gatekeeper, redact_path, token_from_request
+from server.security.limits import AddressSlot, ConnectionGuard
+from server.services import Services
+from server.session.driver import Session, error_event
+from server.session.live import LiveSession, SessionRegistry, not_found
+from server.session.outbox import Outbox, SlowConsumer, write_loop
+from server.session.resume import ReplayGap, ResumeKey, SessionChannel
+from server.transport.closing import close_bounded
 
 log = logging.getLogger(__name__)
 
-CLOSE_NORMAL, CLOSE_AWAY, CLOSE_POLICY, CLOSE_ERROR, CLOSE_RETRY = 1000, 1001, 1008, 1011, 1013
 #: Limits after which the session's pending finals are still worth delivering.
 _FINISH_IN_BAND = frozenset({"session_too_long", "idle_timeout"})
 #: How long the writer may take to deliver the last events before the close.
@@ -71,9 +77,30 @@ class ConnLog(logging.LoggerAdapter[logging.Logger]):
         return f"[{extra.get('session_id') or extra.get('conn')}] {msg}", kwargs
 
 
+class SpeakerHost(Protocol):
+    """What a speaker connection needs of the server that accepted it (the `Gateway`)."""
+
+    @property
+    def services(self) -> Services: ...
+    @property
+    def accepting(self) -> bool: ...
+    @property
+    def metrics(self) -> ServerMetrics: ...
+    @property
+    def registry(self) -> SessionRegistry: ...
+    @property
+    def connections(self) -> set[SpeakerConnection]: ...
+    @property
+    def gatekeeper(self) -> Gatekeeper: ...
+
+    def open_session(
+        self, session_id: str, msg: StartMessage, put: Callable[[Event], None], seq: Sequencer
+    ) -> Session: ...
+
+
 class SpeakerConnection:
     def __init__(
-        self, gateway: Gateway, conn: ServerConnection, pending: AddressSlot | None = None
+        self, gateway: SpeakerHost, conn: ServerConnection, pending: AddressSlot | None = None
     ) -> None:
         self.gw = gateway
         #: this connection's place among its address's unauthenticated ones (until `start`)
@@ -83,7 +110,7 @@ class SpeakerConnection:
         self.limits = limits
         self.outbox = Outbox(limits.outbox_events)
         self.local_seq = Sequencer()
-        self.guard = ConnectionGuard(LimitPolicy.from_limits(limits), time.monotonic())
+        self.guard = ConnectionGuard(limits, time.monotonic())
         request = conn.request
         path = request.path if request is not None else ""
         self.header_token = (
@@ -201,7 +228,7 @@ class SpeakerConnection:
                     return recv.result()
                 except ConnectionClosed as exc:
                     rcvd = exc.rcvd
-                    self._clean_close = rcvd is not None and rcvd.code in (1000, 1001)
+                    self._clean_close = rcvd is not None and rcvd.code in (CLOSE_NORMAL, CLOSE_AWAY)
                     self._fate = "gone"
                     self.close_reason = "closed by the client" if rcvd else "connection lost"
                     return None
@@ -265,7 +292,7 @@ class SpeakerConnection:
         try:
             session_id = uuid.uuid4().hex[:16]
             channel = SessionChannel()
-            session = gw._start(session_id, msg, channel.put, self.local_seq)
+            session = gw.open_session(session_id, msg, channel.put, self.local_seq)
         except BaseException:
             admission.release()
             raise

@@ -20,13 +20,13 @@ import numpy as np
 
 from server.audio.decode import AudioDecoder, AudioSpec, make_decoder
 from server.errors import ModelError, ParleyError
-from server.latency import ArrivalClock
 from server.mt.routes import WhisperTranslate, english_leg
 from server.protocol.messages import Event, Sequencer, StartMessage
 from server.services import Services
+from server.session.latency import ArrivalClock
+from server.session.translations import TranslationEvent, TranslationPlan, Translations
 from server.streaming.events import AsrRequest, AsrResult, Decoded, Final, Partial
 from server.streaming.policy import SAMPLE_RATE, StreamingTranscriber, latency_options
-from server.translation import TranslationEvent, TranslationPlan, Translations
 
 log = logging.getLogger(__name__)
 

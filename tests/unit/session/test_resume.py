@@ -1,12 +1,12 @@
-"""server.resume: replay buffer, session channel and resume key (sans-I/O)."""
+"""server.session.resume: replay buffer, session channel and resume key (sans-I/O)."""
 
 from __future__ import annotations
 
 import pytest
 
-from server.outbox import Outbox
 from server.protocol.messages import Event, Sequencer
-from server.resume import ReplayBuffer, ReplayGap, ResumeKey, SessionChannel, retained
+from server.session.outbox import Outbox
+from server.session.resume import ReplayBuffer, ReplayGap, ResumeKey, SessionChannel, retained
 
 
 def events(seq: Sequencer, *kinds: str) -> list[Event]:

@@ -3,8 +3,8 @@
 Each speaker connection gets a `Session` and an `Outbox`; a writer task drains
 the outbox to the socket so a slow client never blocks the pipeline, and the
 reader waits on the session's backpressure before taking more audio. The
-speaker connection itself is `server.speaker.SpeakerConnection`; sessions live
-in a `SessionRegistry` (server.live) so that they can outlive a dropped
+speaker connection itself is `server.transport.speaker.SpeakerConnection`; sessions live
+in a `SessionRegistry` (server.session.live) so that they can outlive a dropped
 connection (resume) and be finished on shutdown (`Gateway.shutdown`).
 """
 
@@ -20,26 +20,24 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from server import http
-from server.auth import OPEN_PRINCIPAL, Admission, Gatekeeper, redact_path, token_from_request
-from server.closing import CLOSE_TIMEOUT_S, close_bounded
 from server.errors import OverloadedError, ParleyError, ProtocolError
-from server.limits import AddressCounter
-from server.live import LiveSession, SessionRegistry
 from server.metrics import CONTENT_TYPE, MtStats, ServerMetrics, Snapshot
 from server.models.languages import check_source_language
+from server.protocol.close_codes import CLOSE_POLICY, CLOSE_RETRY
 from server.protocol.messages import Event, Sequencer, StartMessage, dumps
 from server.rooms.hub import RoomHub
+from server.security import OPEN_PRINCIPAL, Admission, Gatekeeper, redact_path, token_from_request
+from server.security.limits import AddressCounter
 from server.services import Services
-from server.session import Session, error_event
-from server.speaker import SpeakerConnection
-from server.translation import plan_translations
+from server.session.driver import Session, error_event
+from server.session.live import LiveSession, SessionRegistry
+from server.session.translations import plan_translations
+from server.transport import http
+from server.transport.closing import CLOSE_TIMEOUT_S, close_bounded
+from server.transport.speaker import SpeakerConnection
 
 log = logging.getLogger(__name__)
 
-# Close codes (RFC 6455): 1000 normal, 1008 policy violation, 1011 server error,
-# 1013 try again later.
-CLOSE_NORMAL, CLOSE_POLICY, CLOSE_ERROR, CLOSE_RETRY = 1000, 1008, 1011, 1013
 
 
 @dataclass
@@ -59,7 +57,7 @@ class Gateway:
     def __post_init__(self) -> None:
         cfg = self.services.config
         if self.gate is None:
-            from server.security import build_gatekeeper
+            from server.security.startup import build_gatekeeper
 
             self.gate = build_gatekeeper(cfg)
         self.registry = SessionRegistry(
@@ -177,12 +175,13 @@ class Gateway:
             await self._refuse(conn, "listener", exc)
             return None
 
-    def _start(
+    def open_session(
         self, session_id: str, msg: StartMessage, put: Callable[[Event], None], seq: Sequencer
     ) -> Session:
+        """A new session for an admitted `start` (its events go to `put`)."""
         svc = self.services
         check_source_language(svc.asr_info, msg.source_language)
-        # (the session cap is checked at admission: server.auth.Gatekeeper)
+        # (the session cap is checked at admission: server.security.Gatekeeper)
         plan = plan_translations(svc, msg.source_language, msg.target_languages)
         overload = svc.overload()
         if overload is not None:
@@ -287,11 +286,11 @@ async def running(
 ) -> AsyncIterator[RunningServer]:
     """Serve until the block exits (tests use port=0 for a free port).
 
-    `gate`: admission control (server.security.build_gatekeeper); by default built
+    `gate`: admission control (server.security.startup.build_gatekeeper); by default built
     from the config, for the address actually bound. On exit the server shuts down
     gracefully: sessions are finished within `config.drain_timeout_s`.
     """
-    from server.security import allowed_origins, build_gatekeeper, ssl_context
+    from server.security.startup import allowed_origins, build_gatekeeper, ssl_context
 
     cfg = services.config
     bind = host if host is not None else cfg.host
@@ -325,7 +324,7 @@ async def running(
             try:
                 await asyncio.wait_for(server.wait_closed(), CLOSE_TIMEOUT_S + 1)
             except TimeoutError:
-                # Peers that do not read stall websockets' own close (see server.closing).
+                # Peers that do not read stall websockets' own close (see server.transport.closing).
                 # (`all_connections`: `connections` leaves out those already closing)
                 for conn in server.all_connections:
                     conn.transport.abort()

@@ -1,0 +1,1 @@
+"""The network edge: the WebSocket/HTTP gateway, speaker connections, bounded closing."""
