@@ -123,10 +123,12 @@ class ParleySTTOptions:
 
 def api_error(exc: ParleyClientError) -> APIError:
     """The framework's error for a Parley refusal or a failed connection."""
-    message = f"Parley: {exc.message} ({exc.code})"
     if exc.code in _STATUS:
-        return APIStatusError(message, status_code=_STATUS[exc.code], body={"code": exc.code})
-    return APIConnectionError(message)
+        return APIStatusError(f"Parley: {exc.message} ({exc.code})",
+                              status_code=_STATUS[exc.code], body={"code": exc.code})
+    if exc.code == "connection":
+        return APIConnectionError(f"Parley: {exc.message}")
+    return APIConnectionError(f"Parley: {exc.message} ({exc.code})")
 
 
 class STT(stt.STT[Literal["translation"]]):
