@@ -174,7 +174,7 @@ def test_plugin_finals_match_parley_native_finals(server: ServerProcess) -> None
 
 def test_recognize_takes_a_stereo_buffer(server: ServerProcess) -> None:
     """Non-streaming `recognize` on 48 kHz stereo frames: one FINAL_TRANSCRIPT of the clip."""
-    clip = [c for c in english_clips() if c.id.startswith("librivox/")][0]
+    clip = next(c for c in english_clips() if c.id.startswith("librivox/"))
     audio = build_stream([clip], pause_s=0.0, name="it-livekit-one").audio
 
     async def go() -> stt.SpeechEvent:
