@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,11 +75,12 @@ class Run:
         return " ".join(e.alternatives[0].text for e in finals)
 
 
-async def run_stream(plugin: STT, pushed: list[rtc.AudioFrame], *, pace: float = 1.0) -> Run:
+async def run_stream(plugin: STT, pushed: list[rtc.AudioFrame], *, pace: float = 1.0,
+                     options: APIConnectOptions | None = None) -> Run:
     """Push `pushed` at `pace` x real time, end the input, collect every event."""
     out = Run()
     plugin.on("translation", out.translations.append)
-    stream = plugin.stream()
+    stream = plugin.stream(conn_options=options) if options else plugin.stream()
     t0 = time.monotonic()
 
     async def push() -> None:
@@ -244,3 +247,37 @@ def test_translations_come_as_translation_events(base_server: ServerProcess) -> 
     english = " ".join(t.text for t in final_translations).lower()
     assert len(set(english.replace(".", " ").split()) & {"the", "is", "a", "to", "and", "of",
                                                           "it", "that", "you", "i"}) >= 2, english
+
+
+def test_a_restarted_server_is_reconnected_and_the_words_go_on(tmp_path: Path) -> None:
+    """The server stops mid-speech (SIGTERM: its finals, `end`, close 1001) and comes back on
+    the same port: the stream retries into a new session, the audio pushed meanwhile waits in
+    the stream and is sent there, and the transcript goes on on one timeline."""
+    port = free_port()
+    env = {"PARLEY_TOKENS": f"speak:{TOKEN}", "PARLEY_TOKENS_FILE": ""}
+    args = ("--asr-model", "tiny.en", "--no-mt")
+
+    def stream_in_thread() -> Run:
+        async def go() -> Run:
+            plugin = STT(url=f"ws://127.0.0.1:{port}", token=TOKEN)
+            errors: list[stt.STTError] = []
+            plugin.on("error", errors.append)
+            options = APIConnectOptions(max_retry=30, retry_interval=0.5, timeout=5)
+            run = await run_stream(plugin, frames(librivox_stream().audio), options=options)
+            assert errors and all(e.recoverable for e in errors)
+            return run
+        return asyncio.run(go())
+
+    with ThreadPoolExecutor(1) as pool:
+        with parley_serve(*args, tmp=tmp_path, port=port, env=env):
+            worker = pool.submit(stream_in_thread)
+            time.sleep(12)  # about five sentences of speech
+        with parley_serve(*args, tmp=tmp_path, port=port, env=env):
+            run = worker.result(180)
+    finals = run.of(stt.SpeechEventType.FINAL_TRANSCRIPT)
+    assert len({e.request_id for e in finals}) == 2  # one session on each server
+    starts = [e.alternatives[0].start_time for e in finals]
+    assert starts == sorted(starts)
+    got = wer(librivox_stream().reference, run.final_text())
+    print(f"WER across the restart {got:.3f}")
+    assert got < 0.35, run.final_text()
