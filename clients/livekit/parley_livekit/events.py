@@ -264,3 +264,49 @@ def pcm_s16le(data: memoryview | bytes, channels_in: int, channels_out: int) -> 
     mono = samples.reshape(-1, channels_in).astype(np.int32).mean(axis=1)
     out = np.repeat(np.round(mono).astype("<i2")[:, None], channels_out, axis=1)
     return out.tobytes()
+
+
+class ReplayBuffer:
+    """The audio a session has not made final yet, to send again to the next session.
+
+    When a connection drops (or the server restarts), what Parley received after the
+    session's last final was never made final: a new session is sent that audio again, from
+    the last final's end, before the frames pushed since. Finals are never sent twice (their
+    audio is dropped as they arrive), and the words after them are not lost. Holds at most
+    `max_s` seconds (the oldest are dropped beyond that).
+    """
+
+    def __init__(self, *, sample_rate: int, channels: int, max_s: float = 60.0) -> None:
+        self.bytes_per_s = sample_rate * channels * 2
+        self._frame_bytes = channels * 2
+        self._max = int(max_s * sample_rate) * self._frame_bytes
+        self._data = bytearray()
+        self._dropped = 0  # bytes before the first one held
+
+    @property
+    def start_s(self) -> float:
+        """Stream seconds of the first byte held."""
+        return self._dropped / self.bytes_per_s
+
+    @property
+    def end_s(self) -> float:
+        """Stream seconds just after the last byte held: the stream's audio so far."""
+        return (self._dropped + len(self._data)) / self.bytes_per_s
+
+    def append(self, pcm: bytes) -> None:
+        self._data += pcm
+        if len(self._data) > self._max:
+            self._drop(len(self._data) - self._max)
+
+    def final_until(self, stream_s: float) -> None:
+        """Everything before `stream_s` (stream seconds) is final: forget it."""
+        self._drop(int(stream_s * self.bytes_per_s) - self._dropped)
+
+    def _drop(self, count: int) -> None:
+        count = max(0, min(len(self._data), count - count % self._frame_bytes))
+        del self._data[:count]
+        self._dropped += count
+
+    def pending(self) -> bytes:
+        """The audio not yet final, from `start_s` on."""
+        return bytes(self._data)

@@ -35,9 +35,13 @@ text, final, the transcript segments it covers, timings and the stream's `reques
 
 Reconnects: the framework retries `_run` on a retryable error (a dropped connection,
 `overloaded`, `internal`, the server shutting down) with its `APIConnectOptions`; each
-retry is a new Parley session, and audio pushed meanwhile waits in the stream's input
-channel. Refusals that a retry cannot fix (bad token, unsupported language pair) are
-`APIStatusError`s with a 4xx status and are not retried.
+retry is a new Parley session (on any replica: Parley's own `resume` needs the same
+server process, so it is not used). The new session is first sent the audio the old one
+had not made final (`events.ReplayBuffer`: from the end of the last final on), then the
+frames pushed meanwhile, which waited in the stream's input channel: no final twice, no
+words lost. Times stay on the audio's timeline (the new session's zero is where its
+replayed audio starts). Refusals that a retry cannot fix (bad token, unsupported
+language pair) are `APIStatusError`s with a 4xx status and are not retried.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ from livekit.agents.utils import AudioBuffer, aio, is_given
 
 from clients.livekit.parley_livekit.events import (
     EventMapper,
+    ReplayBuffer,
     Transcript,
     parse_transcript,
     parse_translation,
@@ -264,6 +269,8 @@ class SpeechStream(stt.RecognizeStream):
         self._parley = stt
         self._opts = opts
         self._format: AudioFormat | None = None
+        self._replay: ReplayBuffer | None = None
+        self._base_offset = 0.0
 
     async def _first_frame(self) -> rtc.AudioFrame | None:
         """The next frame of input (flushes before any audio mean nothing); None at its end."""
@@ -276,20 +283,27 @@ class SpeechStream(stt.RecognizeStream):
         first = await self._first_frame()
         if first is None:
             return
-        if self._format is None:
+        if self._replay is None:
             self._format = AudioFormat("pcm_s16le", first.sample_rate, first.num_channels)
-        fmt = self._format
+            self._replay = ReplayBuffer(sample_rate=first.sample_rate,
+                                        channels=first.num_channels)
+            self._base_offset = self.start_time_offset
+        fmt, replay = self._format, self._replay
+        assert fmt is not None
+        # Held before connecting: if the connection fails, the next one sends it.
+        replay.append(pcm_s16le(first.data, first.num_channels, fmt.channels))
+        session_start = replay.start_s
         client = self._parley._client(self._opts, fmt, partials=True,
                                       timeout=self._conn_options.timeout)
         try:
             await self._parley._connect(client)
             mapper = EventMapper(
                 request_id=client.session_id, language=self._opts.language or "",
-                time_offset=self.start_time_offset, wall_start=time.time(),
+                time_offset=self._base_offset + session_start, wall_start=time.time(),
             )
             self.start_time = mapper.wall_start
-            sender = asyncio.create_task(self._send(client, mapper, first, fmt))
-            receiver = asyncio.create_task(self._receive(client, mapper))
+            sender = asyncio.create_task(self._send(client, mapper, replay, session_start))
+            receiver = asyncio.create_task(self._receive(client, mapper, replay, session_start))
             try:
                 done, _ = await asyncio.wait(
                     (sender, receiver), return_when=asyncio.FIRST_COMPLETED)
@@ -309,29 +323,36 @@ class SpeechStream(stt.RecognizeStream):
         finally:
             await client.close()
 
-    async def _send(self, client: ParleyClient, mapper: EventMapper, first: rtc.AudioFrame,
-                    fmt: AudioFormat) -> None:
-        sent_s = 0.0
-        item: rtc.AudioFrame | stt.RecognizeStream._FlushSentinel = first
+    async def _send(self, client: ParleyClient, mapper: EventMapper, replay: ReplayBuffer,
+                    session_start: float) -> None:
+        """The audio not final yet (the first frame, or what a dropped session did not
+        finish), then the frames as they are pushed; `stop` at the end of the input."""
+        await client.send_audio(replay.pending())
+        channels = client.audio.channels
         while True:
-            if isinstance(item, rtc.AudioFrame):
-                await client.send_audio(pcm_s16le(item.data, item.num_channels, fmt.channels))
-                sent_s += item.samples_per_channel / item.sample_rate
-                for event in mapper.audio(sent_s):
-                    self._event_ch.send_nowait(event)
-            else:
-                await client.flush()
+            for event in mapper.audio(replay.end_s - session_start):
+                self._event_ch.send_nowait(event)
             try:
                 item = await self._input_ch.recv()
             except aio.ChanClosed:  # end_input() or aclose()
                 break
+            if isinstance(item, rtc.AudioFrame):
+                pcm = pcm_s16le(item.data, item.num_channels, channels)
+                replay.append(pcm)
+                await client.send_audio(pcm)
+            else:
+                await client.flush()
         await client.stop()
 
-    async def _receive(self, client: ParleyClient, mapper: EventMapper) -> None:
+    async def _receive(self, client: ParleyClient, mapper: EventMapper, replay: ReplayBuffer,
+                       session_start: float) -> None:
         async for event in client.events():
             kind = event.get("type")
             if kind == "transcript":
-                for speech in mapper.transcript(parse_transcript(event)):
+                transcript = parse_transcript(event)
+                if transcript.final:
+                    replay.final_until(session_start + transcript.end)
+                for speech in mapper.transcript(transcript):
                     self._event_ch.send_nowait(speech)
             elif kind == "translation":
                 self._parley.emit("translation", parse_translation(

@@ -10,6 +10,7 @@ from livekit.agents import APIConnectionError, APIStatusError, stt
 from clients.livekit.parley_livekit.events import (
     END_OF_SPEECH_HANGOVER_S,
     EventMapper,
+    ReplayBuffer,
     parse_transcript,
     parse_translation,
     pcm_s16le,
@@ -145,3 +146,19 @@ def test_errors_map_to_the_framework_types() -> None:
     assert dropped.message == "Parley: cannot connect to ws://x"
     slow = api_error(ParleyClientError("closed", "slow_consumer"))
     assert isinstance(slow, APIConnectionError) and slow.retryable
+
+
+def test_replay_buffer_holds_what_is_not_final_yet() -> None:
+    buf = ReplayBuffer(sample_rate=1000, channels=2, max_s=3.0)  # 4000 bytes a second
+    buf.append(b"\x01\x00\x02\x00" * 1500)  # 1.5 s
+    assert (buf.start_s, buf.end_s) == (0.0, 1.5)
+    buf.final_until(1.0)
+    assert buf.start_s == 1.0 and len(buf.pending()) == 2000
+    buf.final_until(0.5)  # a final behind what is already dropped changes nothing
+    assert buf.start_s == 1.0
+    buf.final_until(1.00033)  # never splits a sample frame
+    assert len(buf.pending()) % 4 == 0
+    buf.append(b"\x00" * 4000 * 4)  # 4 s more: only the last 3 s are held
+    assert buf.end_s == 5.5 and buf.start_s == 2.5
+    buf.final_until(9.0)
+    assert buf.pending() == b"" and buf.start_s == buf.end_s == 5.5
