@@ -251,8 +251,9 @@ def test_translations_come_as_translation_events(base_server: ServerProcess) -> 
 
 def test_a_restarted_server_is_reconnected_and_the_words_go_on(tmp_path: Path) -> None:
     """The server stops mid-speech (SIGTERM: its finals, `end`, close 1001) and comes back on
-    the same port: the stream retries into a new session, the audio pushed meanwhile waits in
-    the stream and is sent there, and the transcript goes on on one timeline."""
+    the same port: the stream retries into a new session, which is sent the audio the old one
+    had not made final and then what was pushed meanwhile; the words go on, once each, on
+    one timeline."""
     port = free_port()
     env = {"PARLEY_TOKENS": f"speak:{TOKEN}", "PARLEY_TOKENS_FILE": ""}
     args = ("--asr-model", "tiny.en", "--no-mt")
@@ -280,4 +281,6 @@ def test_a_restarted_server_is_reconnected_and_the_words_go_on(tmp_path: Path) -
     assert starts == sorted(starts)
     got = wer(librivox_stream().reference, run.final_text())
     print(f"WER across the restart {got:.3f}")
-    assert got < 0.35, run.final_text()
+    # 2.8-4.2% in three runs, as without the restart; a lost sentence (what the stopping
+    # server had not made final) was 21%.
+    assert got < 0.15, run.final_text()
