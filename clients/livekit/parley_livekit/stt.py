@@ -281,17 +281,19 @@ class SpeechStream(stt.RecognizeStream):
 
     async def _run(self) -> None:
         first = await self._first_frame()
-        if first is None:
-            return
+        if first is None and (self._replay is None or not self._replay.pending()):
+            return  # the input ended and everything sent is final
         if self._replay is None:
+            assert first is not None
             self._format = AudioFormat("pcm_s16le", first.sample_rate, first.num_channels)
             self._replay = ReplayBuffer(sample_rate=first.sample_rate,
                                         channels=first.num_channels)
             self._base_offset = self.start_time_offset
         fmt, replay = self._format, self._replay
         assert fmt is not None
-        # Held before connecting: if the connection fails, the next one sends it.
-        replay.append(pcm_s16le(first.data, first.num_channels, fmt.channels))
+        if first is not None:
+            # Held before connecting: if the connection fails, the next one sends it.
+            replay.append(pcm_s16le(first.data, first.num_channels, fmt.channels))
         session_start = replay.start_s
         client = self._parley._client(self._opts, fmt, partials=True,
                                       timeout=self._conn_options.timeout)
