@@ -1,0 +1,1 @@
+"""Voice-agent framework plugins of Parley (see parley_livekit)."""
