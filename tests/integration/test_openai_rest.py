@@ -22,8 +22,9 @@ import pytest
 import sacrebleu
 
 from benchmarks.data import build_stream, dutch_clips, english_clips, wer
+from server.config import ServerConfig
 from server.transcribe import load_audio
-from tests.integration.conftest import ServerProcess, parley_serve
+from tests.integration.conftest import ServerProcess, parley_serve, serve_in_process
 from tests.integration.streaming_client import stream_pcm
 
 SPEAK = "openai-speaker-secret-0001"
@@ -69,9 +70,9 @@ def parley_transcribe(path: Path, *extra: str) -> dict[str, object]:
 def test_sdk_transcription_is_parley_transcribes_decode(
     server: ServerProcess, tmp_path: Path
 ) -> None:
-    # 5 LibriVox sentences, 0.8 s apart: 40 s, past Whisper's 30 s window.
+    # 5 LibriVox sentences, 2 s apart: 33 s, past Whisper's 30 s window (long-form decode).
     clips = [c for c in english_clips(fetch=False) if c.id.startswith("librivox/")]
-    stream = build_stream(clips, pause_s=0.8, name="it-openai-librivox")
+    stream = build_stream(clips, pause_s=2.0, name="it-openai-librivox")
     path = write_wav(tmp_path / "librivox.wav", stream.audio)
     with path.open("rb") as f:
         got = client(server).audio.transcriptions.create(file=f, model="whisper-1",
@@ -154,6 +155,7 @@ def test_a_get_after_a_post_on_one_connection_gets_the_same_answer(
     assert missing.status_code == 404
 
 
+@pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning")  # the SDK's, on translations
 def test_dutch_speech_translated_to_english(server: ServerProcess, tmp_path: Path) -> None:
     stream = build_stream(dutch_clips(fetch=False)[:8], pause_s=1.0, name="it-openai-dutch")
     path = write_wav(tmp_path / "dutch.wav", stream.audio)
@@ -211,6 +213,10 @@ def test_bad_requests_get_openais_errors_and_others_are_served(
         sdk.audio.transcriptions.create(file=f, model="whisper-large-v9")
     assert error_of(no_model.value)["param"] == "model"
 
+    with pytest.raises(openai.NotFoundError) as no_endpoint:
+        sdk.post("/audio/speech", body={"model": "tts-1", "input": "hi"}, cast_to=object)
+    assert error_of(no_endpoint.value)["code"] == "not_found"
+
     with pytest.raises(openai.BadRequestError) as bad_language, path.open("rb") as f:
         sdk.audio.transcriptions.create(file=f, model="base", language="xx-notalanguage")
     assert error_of(bad_language.value)["param"] == "language"
@@ -224,3 +230,35 @@ def test_bad_requests_get_openais_errors_and_others_are_served(
     finals = " ".join(e["text"] for e in got.of("transcript", final=True))
     assert not got.of("error") and wer(clip.text, finals) <= 0.2, finals
     assert "Traceback" not in server.log_text()
+
+
+async def test_shutdown_lets_a_transcription_in_flight_finish(tmp_path: Path) -> None:
+    clips = [c for c in english_clips(fetch=False) if c.id.startswith("librivox/")]
+    stream = build_stream(clips, pause_s=0.8, name="it-openai-drain")
+    upload = write_wav(tmp_path / "drain.wav", stream.audio).read_bytes()
+    config = ServerConfig(asr_model="tiny.en", mt_models=(), asr_engine="whisper")
+    async with serve_in_process(config) as server, httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{server.port}", timeout=120
+    ) as http:
+        def post() -> asyncio.Task[httpx.Response]:
+            return asyncio.create_task(http.post(
+                "/v1/audio/transcriptions", data={"model": "tiny.en"},
+                files={"file": ("drain.wav", upload)}))
+
+        first = await post()
+        assert first.status_code == 200
+        # Handed over on its first line: no websockets handshake is left waiting.
+        assert not server.server.handler_tasks and not server.server.all_connections
+        assert server.gateway.plain_http.connections == 1  # kept alive for the next request
+
+        in_flight = post()
+        while server.gateway.gatekeeper.active_speakers == 0:  # admitted: decoding
+            await asyncio.sleep(0.01)
+        await server.shutdown(timeout_s=60)
+        done = await in_flight
+        assert done.status_code == 200 and done.json()["text"] == first.json()["text"]
+        assert server.gateway.plain_http.connections == 0
+        assert server.gateway.gatekeeper.active_speakers == 0
+        late = await post()  # while the port is still open: refused, retry elsewhere
+        assert late.status_code == 503 and late.json()["error"]["code"] == "overloaded"
+        assert "Retry-After" in late.headers

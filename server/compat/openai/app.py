@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.datastructures import FormData, UploadFile
-from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -159,6 +158,9 @@ class OpenAIAudio:
 
     async def plain(self, request: Request) -> Response:
         path = request.url.path
+        if request.method not in ("GET", "HEAD"):
+            return ApiError(404, f"no such endpoint: {request.method} {path}",
+                            "not_found").response()
         if path in http.WS_PATHS:
             return PlainTextResponse(
                 f"{path} is a WebSocket endpoint: open a new connection to upgrade\n", 426)
@@ -345,15 +347,6 @@ async def _iterate(items: list[str]) -> AsyncIterator[str]:
         yield item
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    code = "not_found" if exc.status_code == 404 else "method_not_allowed"
-    message = (f"no such endpoint: {request.method} {request.url.path}"
-               if exc.status_code == 404 else
-               f"{request.method} is not allowed on {request.url.path}")
-    return ApiError(exc.status_code, message, code).response()
-
-
 async def _internal_error(request: Request, exc: Exception) -> Response:
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     return ApiError(500, f"internal error ({type(exc).__name__}); see the server log",
@@ -363,14 +356,14 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 def build_app(gateway: Gateway) -> Starlette:
     api = OpenAIAudio(gateway)
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
-        HTTPException: _http_error,
         Exception: _internal_error,
     }
     return Starlette(
         routes=[
             Route("/v1/audio/transcriptions", api.transcriptions, methods=["POST"]),
             Route("/v1/audio/translations", api.translations, methods=["POST"]),
-            Route("/{path:path}", api.plain, methods=["GET"]),
+            # Every other request: the plain GET routes, else 404 in OpenAI's shape.
+            Route("/{path:path}", api.plain),
         ],
         exception_handlers=handlers,
     )
