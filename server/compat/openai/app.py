@@ -353,6 +353,9 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
                     "internal").response()
 
 
+_ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
 def build_app(gateway: Gateway) -> Starlette:
     api = OpenAIAudio(gateway)
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
@@ -363,7 +366,7 @@ def build_app(gateway: Gateway) -> Starlette:
             Route("/v1/audio/transcriptions", api.transcriptions, methods=["POST"]),
             Route("/v1/audio/translations", api.translations, methods=["POST"]),
             # Every other request: the plain GET routes, else 404 in OpenAI's shape.
-            Route("/{path:path}", api.plain),
+            Route("/{path:path}", api.plain, methods=_ANY_METHOD),
         ],
         exception_handlers=handlers,
     )
