@@ -11,6 +11,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -120,9 +121,15 @@ def test_streamed_transcription_sends_deltas_then_done(
     server: ServerProcess, sentence: tuple[Path, str]
 ) -> None:
     path, reference = sentence
+    events, times = [], []
+    t0 = time.monotonic()
     with path.open("rb") as f:
-        events = list(client(server).audio.transcriptions.create(
-            file=f, model="gpt-4o-transcribe", stream=True))
+        for event in client(server).audio.transcriptions.create(
+            file=f, model="gpt-4o-transcribe", stream=True
+        ):
+            events.append(event)
+            times.append(time.monotonic() - t0)
+    print(f"first delta after {times[0]:.2f} s, done after {times[-1]:.2f} s")
     assert [e.type for e in events[:-1]] == ["transcript.text.delta"] * (len(events) - 1)
     done = events[-1]
     assert done.type == "transcript.text.done" and len(events) >= 2

@@ -95,6 +95,10 @@ class _TooLarge(Exception):
     pass
 
 
+class _ClientGone(Exception):
+    pass
+
+
 class _Upload:
     """The request body as ASGI delivers it, bounded to `limit` bytes."""
 
@@ -108,7 +112,7 @@ class _Upload:
         message = await self.receive()
         if message["type"] == "http.disconnect":
             self.done = True
-            raise asyncio.CancelledError("client went away")
+            raise _ClientGone
         self.done = not message.get("more_body", False)
         body: bytes = message.get("body", b"")
         self.size += len(body)
@@ -185,8 +189,14 @@ class OpenAIAudio:
                 self.gateway.metrics.rejected(exc.code)
             log.info("%s refused (%s %s): %s", request.url.path, exc.status, exc.code,
                      exc.message)
-            await upload.drain()
+            try:
+                await upload.drain()
+            except _ClientGone:
+                pass
             return exc.response()
+        except _ClientGone:
+            log.info("%s: the client went away during its upload", request.url.path)
+            return Response(status_code=400)  # nobody reads it
         if params.stream:
             # The decode is whole before the first delta: they go out at once.
             return StreamingResponse(_iterate(formats.sse_events(formats.deltas(result.words),
