@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ from server.config import ServerConfig
 from server.transcribe import load_audio
 from tests.integration.conftest import ServerProcess, parley_serve, serve_in_process
 from tests.integration.streaming_client import stream_pcm
+from tests.integration.test_tls import self_signed
 
 SPEAK = "openai-speaker-secret-0001"
 LISTEN = "openai-listener-secret-001"
@@ -269,3 +271,26 @@ async def test_shutdown_lets_a_transcription_in_flight_finish(tmp_path: Path) ->
         late = await post()  # while the port is still open: refused, retry elsewhere
         assert late.status_code == 503 and late.json()["error"]["code"] == "overloaded"
         assert "Retry-After" in late.headers
+
+
+@pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning")  # the SDK's, on translations
+def test_over_tls_with_an_english_only_model(
+    tmp_path: Path, sentence: tuple[Path, str]
+) -> None:
+    cert, key = self_signed(tmp_path)
+    path, reference = sentence
+    with parley_serve("--asr-model", "tiny.en", "--no-mt", "--tls-cert", str(cert),
+                      "--tls-key", str(key), tmp=tmp_path) as srv, httpx.Client(
+        verify=ssl.create_default_context(cafile=str(cert)), timeout=300
+    ) as http:
+        sdk = openai.OpenAI(base_url=f"https://127.0.0.1:{srv.port}/v1", api_key="open mode",
+                            http_client=http, max_retries=0)
+        with path.open("rb") as f:
+            text = sdk.audio.transcriptions.create(file=f, model="tiny.en").text
+        print(f"WER tiny.en over TLS {wer(reference, text):.3f}")
+        assert wer(reference, text) <= 0.2
+        assert next(m.id for m in sdk.models.list()) == "tiny.en"
+        with pytest.raises(openai.BadRequestError) as no_translate, path.open("rb") as f:
+            sdk.audio.translations.create(file=f, model="whisper-1")
+        error = no_translate.value.response.json()["error"]
+        assert error["code"] == "unsupported_task" and "English-only" in error["message"]
