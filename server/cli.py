@@ -208,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
              " yet, at once (one more: rate_limited)")
     add(s, "--message-rate", type=positive_number, default=Limits.message_rate,
         help="client messages a second per connection, burst twice that (rate_limited)")
+    add(s, "--max-upload-bytes", type=positive_int, default=ServerConfig.max_upload_bytes,
+        help="largest request body of the OpenAI audio endpoints /v1/audio/transcriptions and"
+             " /v1/audio/translations (the multipart upload); larger: 413")
     add(s, "--resume-grace-s", type=number_or_zero, default=30.0,
         help="how long a dropped speaker may reconnect and resume its session (0: never)")
     add(s, "--drain-timeout-s", type=number_or_zero, default=30.0,
@@ -311,6 +314,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         ),
         resume_grace_s=args.resume_grace_s,
         drain_timeout_s=args.drain_timeout_s,
+        max_upload_bytes=args.max_upload_bytes,
     )
 
 

@@ -89,6 +89,9 @@ class ServerConfig:
     drain_timeout_s: float = 30.0
     #: How long a speaker whose connection dropped may come back and resume (0: never).
     resume_grace_s: float = 30.0
+    #: Largest request body of the OpenAI audio endpoints (/v1/audio/*), in bytes: the
+    #: multipart upload whole (OpenAI's own limit is 25 MB). Larger: 413.
+    max_upload_bytes: int = 25 * 1024 * 1024
 
     def limits_dict(self) -> dict[str, Any]:
         return {**asdict(self.limits), "sample_rate": 16000}

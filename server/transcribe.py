@@ -8,7 +8,7 @@ import json
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import assert_never
+from typing import BinaryIO, assert_never
 
 import numpy as np
 
@@ -52,22 +52,32 @@ class OfflineResult:
 
 def load_audio(path: Path) -> np.ndarray:
     """`path` decoded to 16 kHz mono float32; an `AudioError` that names the file otherwise."""
+    if not path.is_file():
+        raise AudioError(f"no such file: {path}")
+    return decode_file(str(path), str(path))
+
+
+def decode_file(source: str | BinaryIO, name: str) -> np.ndarray:
+    """A file's audio (`source`: a path or an open binary file; `name` for the errors)
+    decoded by FFmpeg to 16 kHz mono float32; an `AudioError` otherwise."""
     import av
     from faster_whisper.audio import decode_audio
 
-    if not path.is_file():
-        raise AudioError(f"no such file: {path}")
+    if not isinstance(source, str):
+        source.seek(0)
     try:
-        with av.open(str(path)) as container:
+        with av.open(source, mode="r") as container:
             has_audio = bool(container.streams.audio)
-    except av.FFmpegError as exc:
-        raise AudioError(f"cannot decode {path}: not audio or video FFmpeg reads ({exc})") from exc
+    except (av.FFmpegError, ValueError) as exc:
+        raise AudioError(f"cannot decode {name}: not audio or video FFmpeg reads ({exc})") from exc
     if not has_audio:
-        raise AudioError(f"cannot decode {path}: it holds no audio stream")
+        raise AudioError(f"cannot decode {name}: it holds no audio stream")
+    if not isinstance(source, str):
+        source.seek(0)
     try:
-        audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
+        audio = decode_audio(source, sampling_rate=SAMPLE_RATE)
     except Exception as exc:
-        raise AudioError(f"cannot decode {path}: {exc}") from exc
+        raise AudioError(f"cannot decode {name}: {exc}") from exc
     return np.asarray(audio, dtype=np.float32)
 
 
@@ -78,14 +88,16 @@ def transcribe_audio(
     *,
     task: Task = "transcribe",
     rehear: bool = True,
+    prompt: str = "",
 ) -> OfflineResult:
     """The whole of `audio` in faster-whisper's long-form decode, then (with `rehear`)
     every stretch of speech it left without words decoded again on its own.
 
     With `task="translate"` the words are Whisper's English, one per segment (the
-    translate task has no word times), and the same stretches are heard again.
+    translate task has no word times), and the same stretches are heard again. `prompt`:
+    text the first decode is conditioned on (Whisper's initial prompt).
     """
-    req = AsrRequest(0, audio, 0.0, audio.size / SAMPLE_RATE, "", language, True)
+    req = AsrRequest(0, audio, 0.0, audio.size / SAMPLE_RATE, prompt, language, True)
     decode = engine.transcribe(req, task=task)
     words, asr_s = decode.result.words, decode.asr_s
     language = language or decode.result.language

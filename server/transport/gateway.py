@@ -20,6 +20,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from server.compat.openai.models import openai_models
 from server.errors import OverloadedError, ParleyError, ProtocolError
 from server.metrics import CONTENT_TYPE, MtStats, ServerMetrics, Snapshot
 from server.models.languages import check_source_language
@@ -34,6 +35,7 @@ from server.session.live import LiveSession, SessionRegistry
 from server.session.translations import plan_translations
 from server.transport import http
 from server.transport.closing import CLOSE_TIMEOUT_S, close_bounded
+from server.transport.front import PlainHttp, front_connection
 from server.transport.speaker import SpeakerConnection
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,8 @@ class Gateway:
     unauthenticated: AddressCounter = field(init=False)
     connections: set[SpeakerConnection] = field(default_factory=set)
     listeners: int = 0
+    #: HTTP methods other than GET (the OpenAI REST endpoints): server.transport.front
+    plain_http: PlainHttp = field(init=False)
 
     def __post_init__(self) -> None:
         cfg = self.services.config
@@ -67,6 +71,9 @@ class Gateway:
             on_drop=self._on_drop,
         )
         self.unauthenticated = AddressCounter(cfg.limits.max_unauthenticated_per_address)
+        from server.compat.openai.app import build_app
+
+        self.plain_http = PlainHttp(build_app(self))
 
     @property
     def gatekeeper(self) -> Gatekeeper:
@@ -79,6 +86,11 @@ class Gateway:
         path = http.route_path(request)
         if path in http.WS_PATHS:
             return None  # WebSocket handshake (websockets answers 426 if not an upgrade)
+        return self.plain_response(path)
+
+    def plain_response(self, path: str) -> Response:
+        """The answer to a plain GET of `path`, whichever side serves it (websockets, or
+        the ASGI app on a connection whose first request was a POST: server.transport.front)."""
         if path == "/healthz":
             return http.text_response("ok\n")
         if path == "/readyz":
@@ -108,6 +120,8 @@ class Gateway:
             "routes": routes,
             "targets": sorted({r["target"] for r in routes}),
             "protocol": 1,
+            # OpenAI's list shape, so that `client.models.list()` works on this URL too.
+            **openai_models(svc),
         }
 
     # -- WebSocket ----------------------------------------------------------
@@ -236,6 +250,10 @@ class Gateway:
             log.info("shutting down: finishing %d session(s) within %g s", live, timeout)
         for connection in list(self.connections):
             connection.interrupt("drain")
+        # HTTP requests in flight (transcriptions) finish within the same time.
+        await asyncio.gather(self._drain_sessions(timeout), self.plain_http.shutdown(timeout))
+
+    async def _drain_sessions(self, timeout: float) -> None:
         await self.registry.drain(timeout)
         # The connections close once their writers delivered the last events.
         with contextlib.suppress(TimeoutError):
@@ -304,6 +322,7 @@ async def running(
         bind,
         port if port is not None else cfg.port,
         process_request=gateway.process_request,
+        create_connection=front_connection(gateway.plain_http),
         max_size=max(cfg.limits.max_frame_bytes * 4, 1 << 20),
         ping_interval=20,
         # Backpressure pauses reading, and so the handling of pongs, while a
