@@ -1,0 +1,357 @@
+"""OpenAI Realtime transcription and Deepgram live, through their real SDKs, on a real server.
+
+The `openai` SDK's realtime client and the `deepgram-sdk` stream real English speech
+(the five LibriVox clips, as `test_stream_english.py`) to `parley serve` with tiny.en;
+what they get is held against Parley's own protocol on the same audio and model.
+Latency is printed for the closing note: first delta / first interim (from the start of
+the stream) and each completed / final Result (from the end of its item's audio).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pytest
+import soxr
+from deepgram import AsyncDeepgramClient
+from deepgram.core.api_error import ApiError
+from deepgram.environment import DeepgramClientEnvironment
+from openai import AsyncOpenAI
+from websockets.asyncio.client import connect
+
+from benchmarks.data import Stream, build_stream, english_clips, wer
+from benchmarks.data.audio import load_audio_16k
+from tests.integration.conftest import ServerProcess
+from tests.integration.streaming_client import Received, pcm16, stream_pcm
+
+pytestmark = pytest.mark.slow
+
+RATE_16K = 16000
+RATE_24K = 24000
+CHUNK_S = 0.1
+TAIL_S = 1.5
+
+
+@cache
+def speech() -> Stream:
+    clips = [c for c in english_clips() if c.id.startswith("librivox/")]
+    return build_stream(clips, pause_s=0.8, name="it-compat")
+
+
+@cache
+def native(url: str) -> Received:
+    return asyncio.run(stream_pcm(url, speech().audio, realtime=1.0,
+                                  tail_silence_s=TAIL_S))
+
+
+def native_text(url: str) -> str:
+    return native(url).final_text()
+
+
+def with_tail(audio: np.ndarray, rate: int) -> np.ndarray:
+    return np.concatenate([audio, np.zeros(int(TAIL_S * rate), np.float32)])
+
+
+# --- OpenAI Realtime ---------------------------------------------------------------
+
+
+@dataclass
+class RealtimeRun:
+    events: list[Any] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    t0: float = 0.0
+    t_end: float = 0.0
+
+    def of(self, kind: str) -> list[Any]:
+        return [e for e in self.events if e.type == kind]
+
+    def time_of(self, event: Any) -> float:
+        return self.times[self.events.index(event)]
+
+
+async def _realtime_session(base: str, update: dict[str, Any], audio24: np.ndarray, *,
+                            beta: bool = False, commit: bool = True,
+                            realtime: float = 1.0) -> RealtimeRun:
+    client = AsyncOpenAI(base_url=base + "/v1", api_key="sk-parley-test")
+    run = RealtimeRun()
+    manager = (client.beta.realtime.connect(model="whisper-1",
+                                            extra_query={"intent": "transcription"})
+               if beta else client.realtime.connect(extra_query={"intent": "transcription"}))
+    async with manager as conn:
+        async def receive() -> None:
+            async for event in conn:
+                run.events.append(event)
+                run.times.append(time.monotonic())
+
+        rx = asyncio.create_task(receive())
+        await conn.send(update)  # type: ignore[arg-type]
+        data = pcm16(with_tail(audio24, RATE_24K))
+        step = int(CHUNK_S * RATE_24K) * 2
+        run.t0 = time.monotonic()
+        for i in range(0, len(data), step):
+            chunk = base64.b64encode(data[i:i + step]).decode()
+            await conn.send({"type": "input_audio_buffer.append", "audio": chunk})
+            due = run.t0 + (i + step) / 2 / RATE_24K / realtime
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+        run.t_end = time.monotonic()
+        if commit:
+            await conn.send({"type": "input_audio_buffer.commit"})
+        await _quiet(run.events, 4.0, 60.0)
+        rx.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await rx
+    return run
+
+
+async def _quiet(events: list[Any], quiet_s: float, limit_s: float) -> None:
+    """Until no event came for `quiet_s` (at most `limit_s`)."""
+    deadline = time.monotonic() + limit_s
+    seen = -1
+    while time.monotonic() < deadline and seen != len(events):
+        seen = len(events)
+        await asyncio.sleep(quiet_s)
+
+
+GA_UPDATE = {
+    "type": "session.update",
+    "session": {
+        "type": "transcription",
+        "audio": {"input": {
+            "format": {"type": "audio/pcm", "rate": RATE_24K},
+            "transcription": {"model": "whisper-1", "language": "en"},
+            "turn_detection": {"type": "server_vad"},
+        }},
+    },
+}
+
+
+@cache
+def realtime_ga(server: ServerProcess) -> RealtimeRun:
+    audio24 = soxr.resample(speech().audio, RATE_16K, RATE_24K).astype(np.float32)
+    return asyncio.run(_realtime_session(server.http, GA_UPDATE, audio24))
+
+
+def test_realtime_sdk_transcribes_like_parley(tiny_server: ServerProcess) -> None:
+    """GA form, server VAD: items as Parley's segments, deltas first, the same text."""
+    ref = speech().reference
+    run = realtime_ga(tiny_server)
+    kinds = [e.type for e in run.events]
+    assert kinds[0] == "session.created" and "session.updated" in kinds, kinds[:5]
+    assert not run.of("error"), [e.error for e in run.of("error")]
+    completed = run.of("conversation.item.input_audio_transcription.completed")
+    deltas = run.of("conversation.item.input_audio_transcription.delta")
+    assert len(completed) >= 3, kinds
+    for item in completed:
+        mine = [d for d in deltas if d.item_id == item.item_id]
+        assert mine, f"item {item.item_id} had no delta"
+        assert run.time_of(mine[0]) <= run.time_of(item)
+        # deltas are never taken back: together they are the completed text
+        assert "".join(d.delta for d in mine).strip() == item.transcript.strip()
+        started = [e for e in run.of("input_audio_buffer.speech_started")
+                   if e.item_id == item.item_id]
+        committed = [e for e in run.of("input_audio_buffer.committed")
+                     if e.item_id == item.item_id]
+        assert started and committed
+        assert run.time_of(started[0]) <= run.time_of(mine[0])
+        assert item.usage.type == "duration" and item.usage.seconds > 0
+    got = " ".join(c.transcript for c in completed)
+    parley = native_text(tiny_server.ws)
+    realtime_wer, native_wer = wer(ref, got), wer(ref, parley)
+    between = wer(parley, got)
+    first_delta = run.time_of(deltas[0]) - run.t0
+    native_run = native(tiny_server.ws)
+    native_first = next(e for e in native_run.of("transcript") if e["stable"])
+    lat = [float(getattr(c, "parley", {}).get("latency_ms") or 0) for c in completed]
+    print(f"\nrealtime: WER {realtime_wer:.3f} (native {native_wer:.3f}, between {between:.3f}); "
+          f"{len(completed)} items, {len(deltas)} deltas; first delta {first_delta:.2f} s "
+          f"after the stream began (native first stable text "
+          f"{native_run.times[native_run.events.index(native_first)] - native_run.times[0]:.2f} s "
+          f"after ready); completed latency_ms median {float(np.median(lat)):.0f}")
+    assert realtime_wer <= native_wer + 0.08, (got, parley)
+    assert realtime_wer < 0.25
+
+
+def test_realtime_beta_form_and_bad_input(tiny_server: ServerProcess) -> None:
+    """Beta `transcription_session.update`, no turn detection (commit -> one item); bad
+    events get OpenAI's error shape and the session (and the server) keeps serving."""
+    clip = english_clips()[0]
+    audio24 = soxr.resample(load_audio_16k(clip.path), RATE_16K, RATE_24K).astype(np.float32)
+
+    async def go() -> RealtimeRun:
+        client = AsyncOpenAI(base_url=tiny_server.http + "/v1", api_key="sk-parley-test")
+        run = RealtimeRun()
+        async with client.beta.realtime.connect(
+            model="whisper-1", extra_query={"intent": "transcription"}
+        ) as conn:
+            async def receive() -> None:
+                async for event in conn:
+                    run.events.append(event)
+                    run.times.append(time.monotonic())
+
+            rx = asyncio.create_task(receive())
+            # audio before the session is configured, then an event nobody knows
+            await conn.send({"type": "input_audio_buffer.append", "event_id": "e1",
+                             "audio": base64.b64encode(b"\0\0" * 240).decode()})
+            await conn.send({"type": "parley.no_such_event", "event_id": "e2"})  # type: ignore[typeddict-item]
+            await conn.send({"type": "transcription_session.update", "session": {
+                "input_audio_format": "pcm16",
+                "input_audio_transcription": {"model": "whisper-1", "language": "en"},
+                "turn_detection": None,
+            }})  # type: ignore[arg-type]
+            data = pcm16(with_tail(audio24, RATE_24K))
+            step = int(CHUNK_S * RATE_24K) * 2
+            for i in range(0, len(data), step):
+                await conn.send({"type": "input_audio_buffer.append",
+                                 "audio": base64.b64encode(data[i:i + step]).decode()})
+                await asyncio.sleep(CHUNK_S / 4)
+            await conn.send({"type": "input_audio_buffer.commit"})
+            await _quiet(run.events, 4.0, 60.0)
+            rx.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await rx
+        return run
+
+    run = asyncio.run(go())
+    kinds = [e.type for e in run.events]
+    assert kinds[0] == "transcription_session.created", kinds
+    assert "transcription_session.updated" in kinds
+    errors = run.of("error")
+    assert [(e.error.code, e.error.event_id) for e in errors] == [
+        ("session_not_configured", "e1"), ("invalid_event", "e2")], errors
+    assert all(e.error.type == "invalid_request_error" and e.error.message for e in errors)
+    assert not run.of("input_audio_buffer.speech_started")  # turn detection is off
+    completed = run.of("conversation.item.input_audio_transcription.completed")
+    assert len(completed) == 1, kinds
+    committed = run.of("input_audio_buffer.committed")
+    assert committed and committed[0].item_id == completed[0].item_id
+    assert run.time_of(committed[0]) <= run.time_of(completed[0])
+    assert wer(clip.text, completed[0].transcript) < 0.3, completed[0].transcript
+
+
+def test_realtime_refuses_other_session_types(tiny_server: ServerProcess) -> None:
+    """A conversation session (not transcription) and a bad format: errors, not a close."""
+
+    async def go() -> list[dict[str, Any]]:
+        async with connect(tiny_server.ws + "/v1/realtime?intent=transcription") as ws:
+            out = [json.loads(await ws.recv())]
+            for event in (
+                {"type": "session.update", "session": {"type": "realtime"}},
+                {"type": "session.update", "session": {"type": "transcription", "audio": {
+                    "input": {"format": {"type": "audio/flac"}}}}},
+                {"type": "session.update", "session": {"type": "transcription"}},
+            ):
+                await ws.send(json.dumps(event))
+                out.append(json.loads(await ws.recv()))
+            return out
+
+    created, realtime_type, bad_format, updated = asyncio.run(go())
+    assert created["type"] == "session.created"
+    assert realtime_type["type"] == "error"
+    assert realtime_type["error"]["param"] == "session.type"
+    assert bad_format["error"]["code"] == "invalid_value"
+    assert updated["type"] == "session.updated"
+    assert updated["session"]["audio"]["input"]["format"] == {"type": "audio/pcm", "rate": 24000}
+
+
+# --- Deepgram ----------------------------------------------------------------------
+
+
+def _deepgram(server: ServerProcess) -> AsyncDeepgramClient:
+    env = DeepgramClientEnvironment(base=server.http, production=server.ws + "/deepgram",
+                                    agent=server.ws, agent_rest=server.http)
+    return AsyncDeepgramClient(api_key="dg-parley-test", environment=env)
+
+
+@dataclass
+class DeepgramRun:
+    messages: list[Any] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    t0: float = 0.0
+
+    def of(self, kind: str) -> list[Any]:
+        return [m for m in self.messages if getattr(m, "type", None) == kind]
+
+
+@cache
+def deepgram_run(server: ServerProcess) -> DeepgramRun:
+    async def go() -> DeepgramRun:
+        run = DeepgramRun()
+        client = _deepgram(server)
+        async with client.listen.v1.connect(
+            model="nova-3", encoding="linear16", sample_rate=RATE_16K, channels=1,
+            language="en", interim_results="true", punctuate="true", smart_format="true",
+            vad_events="true", utterance_end_ms=1000,
+        ) as socket:
+            async def receive() -> None:
+                with contextlib.suppress(Exception):
+                    while True:
+                        message = await socket.recv()
+                        run.messages.append(message)
+                        run.times.append(time.monotonic())
+
+            rx = asyncio.create_task(receive())
+            data = pcm16(with_tail(speech().audio, RATE_16K))
+            step = int(CHUNK_S * RATE_16K) * 2
+            run.t0 = time.monotonic()
+            for i in range(0, len(data), step):
+                await socket.send_media(data[i:i + step])
+                due = run.t0 + (i + step) / 2 / RATE_16K
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+            await socket.send_keep_alive()
+            await socket.send_finalize()
+            await socket.send_close_stream()
+            await asyncio.wait_for(rx, 60)
+        return run
+
+    return asyncio.run(go())
+
+
+def test_deepgram_sdk_streams_interim_and_final_results(tiny_server: ServerProcess) -> None:
+    ref = speech().reference
+    run = deepgram_run(tiny_server)
+    results = run.of("Results")
+    interims = [r for r in results if not r.is_final]
+    finals = [r for r in results if r.is_final]
+    assert interims and len(finals) >= 3, [getattr(m, "type", m) for m in run.messages]
+    assert run.times[run.messages.index(interims[0])] < run.times[run.messages.index(finals[0])]
+    assert run.of("SpeechStarted") and run.of("UtteranceEnd")
+    assert any(f.speech_final for f in finals)
+    for f in finals:
+        alt = f.channel.alternatives[0]
+        assert alt.words and all(w.start <= w.end and w.punctuated_word for w in alt.words)
+        assert 0 < alt.confidence <= 1 and f.duration >= 0
+    meta = run.messages[-1]
+    assert meta.type == "Metadata" and meta.duration > 20, meta
+    got = " ".join(f.channel.alternatives[0].transcript for f in finals)
+    dg_wer, native_wer = wer(ref, got), wer(ref, native_text(tiny_server.ws))
+    first_interim = run.times[run.messages.index(interims[0])] - run.t0
+    lat = [float((getattr(f, "parley", None) or {}).get("latency_ms") or 0) for f in finals]
+    print(f"\ndeepgram: WER {dg_wer:.3f} (native {native_wer:.3f}); {len(interims)} interim, "
+          f"{len(finals)} final Results; first interim {first_interim:.2f} s after the stream "
+          f"began; final latency_ms median {float(np.median(lat)):.0f}")
+    assert dg_wer <= native_wer + 0.08, got
+    assert dg_wer < 0.25
+
+
+def test_deepgram_refuses_bad_parameters_at_the_handshake(tiny_server: ServerProcess) -> None:
+    async def go(**kwargs: Any) -> int:
+        client = _deepgram(tiny_server)
+        try:
+            async with client.listen.v1.connect(model="nova-3", **kwargs):
+                return 101
+        except ApiError as exc:
+            return int(exc.status_code or 0)
+
+    assert asyncio.run(go(encoding="linear16")) == 400  # no sample_rate
+    assert asyncio.run(go(encoding="linear16", sample_rate=16000, diarize="true")) == 400
+    assert asyncio.run(go(encoding="linear16", sample_rate=16000, language="xx-yy-zz")) == 400
+    # and the server still serves
+    assert asyncio.run(go(encoding="linear16", sample_rate=16000)) == 101
