@@ -65,6 +65,10 @@ _CLIENT_CODES = frozenset({
 })
 
 
+#: Final reasons that end an utterance (a sentence or max_length final is within one)
+_UTTERANCE_END = frozenset({"endpoint", "flush", "stop"})
+
+
 class RealtimeError(Exception):
     """A client event refused with OpenAI's error shape; the session continues."""
 
@@ -129,6 +133,7 @@ class RealtimeTranslator:
         self._awaiting_commit = False
         self._discard: bool = False
         self._last_event_id: str | None = None
+        self._last_reason: str | None = None
 
     # -- ids ------------------------------------------------------------------------
 
@@ -254,8 +259,8 @@ class RealtimeTranslator:
         step = Step(parley=[FlushMessage(type="flush")])
         step.client.append(self._event("input_audio_buffer.committed", item_id=item.item_id,
                                        previous_item_id=self._previous))
-        if item.open_partial or not item.segments:
-            self._awaiting_commit = True  # completed comes with the flush's final
+        if item.open_partial or not item.segments or self._last_reason not in _UTTERANCE_END:
+            self._awaiting_commit = True  # completed comes with the utterance's final
         else:
             step.client += self._complete(item)
         return step
@@ -310,6 +315,7 @@ class RealtimeTranslator:
                 out += self._delta(item, join_text(item.text, ev.stable))
             return out
         item.open_partial = False
+        self._last_reason = ev.reason
         item.text = join_text(item.text, ev.text)
         item.end = ev.end
         item.segments.append(ev.segment)
@@ -325,7 +331,7 @@ class RealtimeTranslator:
             out.append(self._event("input_audio_buffer.committed", item_id=item.item_id,
                                    previous_item_id=self._previous))
             out += self._complete(item)
-        elif self._awaiting_commit and (ev.reason in ("flush", "stop")):
+        elif self._awaiting_commit and ev.reason in _UTTERANCE_END:
             self._awaiting_commit = False
             out += self._complete(item)
         return out

@@ -77,10 +77,16 @@ class RealtimeRun:
         return self.times[self.events.index(event)]
 
 
-async def _realtime_session(base: str, update: dict[str, Any], audio24: np.ndarray, *,
+def _openai(server: ServerProcess) -> AsyncOpenAI:
+    # The beta client takes wss:// unless told the WebSocket URL.
+    return AsyncOpenAI(base_url=server.http + "/v1", websocket_base_url=server.ws + "/v1",
+                       api_key="sk-parley-test")
+
+
+async def _realtime_session(server: ServerProcess, update: dict[str, Any], audio24: np.ndarray, *,
                             beta: bool = False, commit: bool = True,
                             realtime: float = 1.0) -> RealtimeRun:
-    client = AsyncOpenAI(base_url=base + "/v1", api_key="sk-parley-test")
+    client = _openai(server)
     run = RealtimeRun()
     manager = (client.beta.realtime.connect(model="whisper-1",
                                             extra_query={"intent": "transcription"})
@@ -136,7 +142,7 @@ GA_UPDATE = {
 @cache
 def realtime_ga(server: ServerProcess) -> RealtimeRun:
     audio24 = soxr.resample(speech().audio, RATE_16K, RATE_24K).astype(np.float32)
-    return asyncio.run(_realtime_session(server.http, GA_UPDATE, audio24))
+    return asyncio.run(_realtime_session(server, GA_UPDATE, audio24))
 
 
 def test_realtime_sdk_transcribes_like_parley(tiny_server: ServerProcess) -> None:
@@ -186,7 +192,7 @@ def test_realtime_beta_form_and_bad_input(tiny_server: ServerProcess) -> None:
     audio24 = soxr.resample(load_audio_16k(clip.path), RATE_16K, RATE_24K).astype(np.float32)
 
     async def go() -> RealtimeRun:
-        client = AsyncOpenAI(base_url=tiny_server.http + "/v1", api_key="sk-parley-test")
+        client = _openai(tiny_server)
         run = RealtimeRun()
         async with client.beta.realtime.connect(
             model="whisper-1", extra_query={"intent": "transcription"}
