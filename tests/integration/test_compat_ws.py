@@ -139,10 +139,16 @@ GA_UPDATE = {
 }
 
 
-@cache
+_RUNS: dict[tuple[str, int], Any] = {}
+
+
 def realtime_ga(server: ServerProcess) -> RealtimeRun:
-    audio24 = soxr.resample(speech().audio, RATE_16K, RATE_24K).astype(np.float32)
-    return asyncio.run(_realtime_session(server, GA_UPDATE, audio24))
+    key = ("realtime", server.port)
+    if key not in _RUNS:
+        audio24 = soxr.resample(speech().audio, RATE_16K, RATE_24K).astype(np.float32)
+        _RUNS[key] = asyncio.run(_realtime_session(server, GA_UPDATE, audio24))
+    run: RealtimeRun = _RUNS[key]
+    return run
 
 
 def test_realtime_sdk_transcribes_like_parley(tiny_server: ServerProcess) -> None:
@@ -286,38 +292,42 @@ class DeepgramRun:
         return [m for m in self.messages if getattr(m, "type", None) == kind]
 
 
-@cache
 def deepgram_run(server: ServerProcess) -> DeepgramRun:
-    async def go() -> DeepgramRun:
-        run = DeepgramRun()
-        client = _deepgram(server)
-        async with client.listen.v1.connect(
-            model="nova-3", encoding="linear16", sample_rate=RATE_16K, channels=1,
-            language="en", interim_results="true", punctuate="true", smart_format="true",
-            vad_events="true", utterance_end_ms=1000,
-        ) as socket:
-            async def receive() -> None:
-                with contextlib.suppress(Exception):
-                    while True:
-                        message = await socket.recv()
-                        run.messages.append(message)
-                        run.times.append(time.monotonic())
+    key = ("deepgram", server.port)
+    if key not in _RUNS:
+        _RUNS[key] = asyncio.run(_deepgram_session(server))
+    run: DeepgramRun = _RUNS[key]
+    return run
 
-            rx = asyncio.create_task(receive())
-            data = pcm16(with_tail(speech().audio, RATE_16K))
-            step = int(CHUNK_S * RATE_16K) * 2
-            run.t0 = time.monotonic()
-            for i in range(0, len(data), step):
-                await socket.send_media(data[i:i + step])
-                due = run.t0 + (i + step) / 2 / RATE_16K
-                await asyncio.sleep(max(0.0, due - time.monotonic()))
-            await socket.send_keep_alive()
-            await socket.send_finalize()
-            await socket.send_close_stream()
-            await asyncio.wait_for(rx, 60)
-        return run
 
-    return asyncio.run(go())
+async def _deepgram_session(server: ServerProcess) -> DeepgramRun:
+    run = DeepgramRun()
+    client = _deepgram(server)
+    async with client.listen.v1.connect(
+        model="nova-3", encoding="linear16", sample_rate=RATE_16K, channels=1,
+        language="en", interim_results="true", punctuate="true", smart_format="true",
+        vad_events="true", utterance_end_ms=1000,
+    ) as socket:
+        async def receive() -> None:
+            with contextlib.suppress(Exception):
+                while True:
+                    message = await socket.recv()
+                    run.messages.append(message)
+                    run.times.append(time.monotonic())
+
+        rx = asyncio.create_task(receive())
+        data = pcm16(with_tail(speech().audio, RATE_16K))
+        step = int(CHUNK_S * RATE_16K) * 2
+        run.t0 = time.monotonic()
+        for i in range(0, len(data), step):
+            await socket.send_media(data[i:i + step])
+            due = run.t0 + (i + step) / 2 / RATE_16K
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+        await socket.send_keep_alive()
+        await socket.send_finalize()
+        await socket.send_close_stream()
+        await asyncio.wait_for(rx, 60)
+    return run
 
 
 def test_deepgram_sdk_streams_interim_and_final_results(tiny_server: ServerProcess) -> None:
