@@ -14,6 +14,7 @@ import base64
 import contextlib
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -29,7 +30,7 @@ from websockets.asyncio.client import connect
 
 from benchmarks.data import Stream, build_stream, english_clips, wer
 from benchmarks.data.audio import load_audio_16k
-from tests.integration.conftest import ServerProcess
+from tests.integration.conftest import ServerProcess, parley_serve
 from tests.integration.streaming_client import Received, pcm16, stream_pcm
 
 pytestmark = pytest.mark.slow
@@ -371,3 +372,60 @@ def test_deepgram_refuses_bad_parameters_at_the_handshake(tiny_server: ServerPro
     assert asyncio.run(go(encoding="linear16", sample_rate=16000, language="xx-yy-zz")) == 400
     # and the server still serves
     assert asyncio.run(go(encoding="linear16", sample_rate=16000)) == 101
+
+
+# --- tokens ------------------------------------------------------------------------
+
+SPEAK = "compat-speaker-secret-001"
+LISTEN_ONLY = "compat-listener-secret-01"
+
+
+@pytest.fixture(scope="module")
+def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    with parley_serve(
+        "--asr-model", "tiny.en", "--no-mt", tmp=tmp_path_factory.mktemp("compat-auth"),
+        env={"PARLEY_TOKENS": f"speak:{SPEAK},listen:{LISTEN_ONLY}", "PARLEY_TOKENS_FILE": ""},
+    ) as srv:
+        yield srv
+
+
+def test_tokens_map_onto_parleys(token_server: ServerProcess) -> None:
+    """Bearer (OpenAI) and `Token` (Deepgram) keys are Parley tokens: an unknown one is
+    HTTP 401 at the handshake, one without the speak role gets the API's error event."""
+
+    async def openai_first(key: str) -> list[dict[str, Any]]:
+        client = AsyncOpenAI(base_url=token_server.http + "/v1",
+                             websocket_base_url=token_server.ws + "/v1", api_key=key)
+        out: list[dict[str, Any]] = []
+        async with client.realtime.connect(extra_query={"intent": "transcription"}) as conn:
+            await conn.send(GA_UPDATE)  # type: ignore[arg-type]
+            async for event in conn:
+                out.append(event.model_dump())
+                if event.type in ("session.updated", "error"):
+                    break
+        return out
+
+    with pytest.raises(Exception, match="401"):
+        asyncio.run(openai_first("sk-wrong"))
+    created, updated = asyncio.run(openai_first(SPEAK))
+    assert created["type"] == "session.created" and updated["type"] == "session.updated"
+    created, refused = asyncio.run(openai_first(LISTEN_ONLY))
+    assert refused["type"] == "error" and refused["error"]["code"] == "forbidden"
+
+    async def deepgram_status(key: str) -> int | str:
+        env = DeepgramClientEnvironment(base=token_server.http,
+                                        production=token_server.ws + "/deepgram",
+                                        agent=token_server.ws, agent_rest=token_server.http)
+        client = AsyncDeepgramClient(api_key=key, environment=env)
+        try:
+            async with client.listen.v1.connect(model="nova-3", encoding="linear16",
+                                                sample_rate=16000) as socket:
+                await socket.send_close_stream()
+                message = await socket.recv()
+                return str(getattr(message, "type", message))
+        except ApiError as exc:
+            return int(exc.status_code or 0)
+
+    assert asyncio.run(deepgram_status("dg-wrong")) == 401
+    assert asyncio.run(deepgram_status(SPEAK)) == "Metadata"
+    assert asyncio.run(deepgram_status(LISTEN_ONLY)) == "Error"
