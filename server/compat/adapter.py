@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
@@ -38,8 +39,9 @@ from server.compat.common import (
     read_event,
 )
 from server.compat.common import ParleyEvent as _ParleyEvent
-from server.errors import ParleyError
+from server.errors import ParleyError, ProtocolError
 from server.security import Gatekeeper
+from server.security.limits import ConnectionGuard
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,9 @@ class CompatConnection:
         self.translator = translator
         self._to_parley: deque[ParleyOut] = deque()
         self._send_lock = asyncio.Lock()
+        #: the speaker's guard: frames the translator answers itself count against its
+        #: message rate, and refusals before the session against its allowance
+        self.guard: ConnectionGuard | None = None
 
     # -- what SpeakerConnection reads ------------------------------------------------
 
@@ -97,7 +102,22 @@ class CompatConnection:
             self._to_parley.extend(step.parley)
             if step.client:
                 await asyncio.shield(self._send_client(step.client))
+            if not step.parley:
+                self._count(any(e.get("type") in ("error", "Error") for e in step.client))
         return encode_parley(self._to_parley.popleft())
+
+    def _count(self, refused: bool) -> None:
+        """Hold a frame Parley never sees to the speaker's limits (raises ParleyError)."""
+        guard = self.guard
+        if guard is None:
+            return
+        guard.on_message(time.monotonic(), audio=False)
+        if refused and not guard.started:
+            exc = guard.refused_before_start(
+                ProtocolError("message refused before the session was configured",
+                              code="not_started"))
+            if exc.fatal:
+                raise exc
 
     async def send(self, message: str | bytes) -> None:
         """One Parley event, sent as the API's events (none for some)."""

@@ -165,6 +165,7 @@ class Gateway:
             return
         # The adapter has every member of a ServerConnection that SpeakerConnection uses.
         speaker = SpeakerConnection(self, cast(ServerConnection, adapted), pending)
+        adapted.guard = speaker.guard
         self.connections.add(speaker)
         await speaker.run()
 

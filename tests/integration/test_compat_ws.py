@@ -180,15 +180,22 @@ def test_realtime_sdk_transcribes_like_parley(tiny_server: ServerProcess) -> Non
     realtime_wer, native_wer = wer(ref, got), wer(ref, parley)
     between = wer(parley, got)
     first_delta = run.time_of(deltas[0]) - run.t0
-    native_run = native(tiny_server.ws)
-    native_first = next(e for e in native_run.of("transcript") if e["stable"])
+    first_started = run.time_of(run.of("input_audio_buffer.speech_started")[0]) - run.t0
+    nat = native(tiny_server.ws)
+    nat_partial = next(i for i, e in enumerate(nat.events) if e["type"] == "transcript")
+    nat_stable = next(i for i, e in enumerate(nat.events)
+                      if e["type"] == "transcript" and e["stable"])
     lat = [float(getattr(c, "parley", {}).get("latency_ms") or 0) for c in completed]
+    nat_lat = [float(e["latency_ms"]) for e in nat.of("transcript", final=True)]
     print(f"\nrealtime: WER {realtime_wer:.3f} (native {native_wer:.3f}, between {between:.3f}); "
-          f"{len(completed)} items, {len(deltas)} deltas; first delta {first_delta:.2f} s "
-          f"after the stream began (native first stable text "
-          f"{native_run.times[native_run.events.index(native_first)] - native_run.times[0]:.2f} s "
-          f"after ready); completed latency_ms median {float(np.median(lat)):.0f}")
-    assert realtime_wer <= native_wer + 0.08, (got, parley)
+          f"{len(completed)} items, {len(deltas)} deltas; from the stream's start: first "
+          f"speech_started {first_started:.2f} s, first delta {first_delta:.2f} s (native: "
+          f"first partial {nat.times[nat_partial] - nat.times[0]:.2f} s, first stable text "
+          f"{nat.times[nat_stable] - nat.times[0]:.2f} s); completed latency_ms median "
+          f"{float(np.median(lat)):.0f} (native finals {float(np.median(nat_lat)):.0f})")
+    # The engine's own run-to-run spread on these 71 words is 1-8 errors (0.014-0.113,
+    # test_stream_english.py); the translation itself loses nothing (deltas == completed).
+    assert realtime_wer <= native_wer + 0.12, (got, parley)
     assert realtime_wer < 0.25
 
 
@@ -354,7 +361,7 @@ def test_deepgram_sdk_streams_interim_and_final_results(tiny_server: ServerProce
     print(f"\ndeepgram: WER {dg_wer:.3f} (native {native_wer:.3f}); {len(interims)} interim, "
           f"{len(finals)} final Results; first interim {first_interim:.2f} s after the stream "
           f"began; final latency_ms median {float(np.median(lat)):.0f}")
-    assert dg_wer <= native_wer + 0.08, got
+    assert dg_wer <= native_wer + 0.12, got  # the spread as above
     assert dg_wer < 0.25
 
 
@@ -429,3 +436,52 @@ def test_tokens_map_onto_parleys(token_server: ServerProcess) -> None:
     assert asyncio.run(deepgram_status("dg-wrong")) == 401
     assert asyncio.run(deepgram_status(SPEAK)) == "Metadata"
     assert asyncio.run(deepgram_status(LISTEN_ONLY)) == "Error"
+
+
+def test_browser_subprotocol_keys(token_server: ServerProcess) -> None:
+    """Browsers cannot set headers: the key rides in the subprotocols, and the server
+    answers with one it took (else a browser drops the connection)."""
+
+    async def go(path: str, protocols: list[str], first: dict[str, Any] | None) -> Any:
+        async with connect(token_server.ws + path,
+                           subprotocols=protocols) as ws:  # type: ignore[arg-type]
+            if first is not None:
+                await ws.send(json.dumps(first))
+            return ws.subprotocol, json.loads(await ws.recv())
+
+    proto, created = asyncio.run(go("/v1/realtime?intent=transcription",
+                                    ["realtime", f"openai-insecure-api-key.{SPEAK}"], None))
+    assert proto == "realtime" and created["type"] == "session.created"
+    proto, meta = asyncio.run(go("/deepgram/v1/listen?encoding=linear16&sample_rate=16000",
+                                 ["token", SPEAK], {"type": "CloseStream"}))
+    assert proto == "token" and meta["type"] == "Metadata"
+
+
+def test_refusals_before_the_session_are_bounded(tiny_server: ServerProcess) -> None:
+    """Like Parley's own speakers: a few events refused before the session is configured
+    are answered; the next closes the connection (1008). Other sessions go on."""
+
+    async def go() -> tuple[list[dict[str, Any]], int | None]:
+        async with connect(tiny_server.ws + "/v1/realtime?intent=transcription") as ws:
+            out = [json.loads(await ws.recv())]
+            for i in range(4):
+                await ws.send(json.dumps({"type": "input_audio_buffer.commit",
+                                          "event_id": f"e{i}"}))
+            with contextlib.suppress(Exception):
+                async for message in ws:
+                    out.append(json.loads(message))
+            return out, ws.close_code
+
+    events, code = asyncio.run(go())
+    assert [e["type"] for e in events] == ["session.created"] + ["error"] * 5, events
+    assert [e["error"]["code"] for e in events[1:]] == ["session_not_configured"] * 4 + [
+        "not_started"]
+    assert code == 1008
+    assert asyncio.run(_deepgram_closes(tiny_server)) == "Metadata"
+
+
+async def _deepgram_closes(server: ServerProcess) -> str:
+    async with _deepgram(server).listen.v1.connect(model="nova-3", encoding="linear16",
+                                                   sample_rate=16000) as socket:
+        await socket.send_close_stream()
+        return str(getattr(await socket.recv(), "type", ""))
