@@ -12,9 +12,10 @@ server events out. Both forms of the API are spoken:
 
 The first update becomes Parley's `start`; later updates may change turn detection
 only. Each Parley transcript segment is one conversation item under server VAD
-(`speech_started` at its first partial, `speech_stopped`, `committed`, `completed` at
-its final); with turn detection off an item spans the finals up to the client's
-`input_audio_buffer.commit` (a Parley `flush`). Deltas carry only newly *stable* text,
+(`speech_started` at its first partial, `speech_stopped`, `committed`, the item,
+`completed` at its final); with turn detection off an item spans the finals up to the
+client's `input_audio_buffer.commit` (a Parley `flush`) and completes with the final
+that ends the utterance. Deltas carry only newly *stable* text,
 so they never have to be taken back; the rest of the text comes with the final.
 
 There is no library for the server side of this API, so the mapping is written here.
@@ -257,8 +258,7 @@ class RealtimeTranslator:
         self._bytes_since_commit = 0
         item = self._open_item()
         step = Step(parley=[FlushMessage(type="flush")])
-        step.client.append(self._event("input_audio_buffer.committed", item_id=item.item_id,
-                                       previous_item_id=self._previous))
+        step.client += self._committed(item)
         if item.open_partial or not item.segments or self._last_reason not in _UTTERANCE_END:
             self._awaiting_commit = True  # completed comes with the utterance's final
         else:
@@ -328,13 +328,24 @@ class RealtimeTranslator:
         if vad:
             out.append(self._event("input_audio_buffer.speech_stopped",
                                    audio_end_ms=round(ev.end * 1000), item_id=item.item_id))
-            out.append(self._event("input_audio_buffer.committed", item_id=item.item_id,
-                                   previous_item_id=self._previous))
+            out += self._committed(item)
             out += self._complete(item)
         elif self._awaiting_commit and ev.reason in _UTTERANCE_END:
             self._awaiting_commit = False
             out += self._complete(item)
         return out
+
+    def _committed(self, item: _Item) -> list[dict[str, Any]]:
+        """`committed`, then the user item it makes (`conversation.item.added` in GA,
+        `conversation.item.created` in beta), its transcript still to come."""
+        previous = self._previous
+        conversation_item = {"id": item.item_id, "object": "realtime.item", "type": "message",
+                             "status": "completed", "role": "user",
+                             "content": [{"type": "input_audio", "transcript": None}]}
+        kind = "conversation.item.created" if self.beta else "conversation.item.added"
+        return [self._event("input_audio_buffer.committed", item_id=item.item_id,
+                            previous_item_id=previous),
+                self._event(kind, previous_item_id=previous, item=conversation_item)]
 
     def _delta(self, item: _Item, text: str) -> list[dict[str, Any]]:
         if not text.startswith(item.sent) or len(text) <= len(item.sent):

@@ -252,6 +252,7 @@ def test_realtime_beta_form_and_bad_input(tiny_server: ServerProcess) -> None:
     assert len(completed) == 1, kinds
     committed = run.of("input_audio_buffer.committed")
     assert committed and committed[0].item_id == completed[0].item_id
+    assert [e.item.id for e in run.of("conversation.item.created")] == [completed[0].item_id]
     assert run.time_of(committed[0]) <= run.time_of(completed[0])
     assert wer(clip.text, completed[0].transcript) < 0.3, completed[0].transcript
 

@@ -126,9 +126,10 @@ def test_server_vad_items_deltas_only_grow_and_complete_at_the_final() -> None:
     assert [e["type"] for e in out] == [
         "conversation.item.input_audio_transcription.delta",
         "input_audio_buffer.speech_stopped", "input_audio_buffer.committed",
-        "conversation.item.input_audio_transcription.completed"]
+        "conversation.item.added", "conversation.item.input_audio_transcription.completed"]
     assert out[0]["delta"] == " how are you?"
-    done = out[3]
+    assert out[3]["item"]["id"] == item and out[3]["item"]["role"] == "user"
+    done = out[4]
     assert done["item_id"] == item and done["transcript"] == "Hello world, how are you?"
     assert done["usage"] == {"type": "duration", "seconds": 1.0}
     assert done["parley"]["latency_ms"] == 300.0
@@ -161,7 +162,8 @@ def test_without_turn_detection_an_item_spans_finals_until_the_commit() -> None:
     assert [e["type"] for e in out] == []  # nothing new, no completed before the commit
     step = _send(tr, {"type": "input_audio_buffer.commit"})
     assert step.parley == [FlushMessage(type="flush")]
-    assert [e["type"] for e in step.client] == ["input_audio_buffer.committed"]
+    assert [e["type"] for e in step.client] == ["input_audio_buffer.committed",
+                                                "conversation.item.added"]
     tr.on_parley(_t(1, "Two", "Two"))
     out = tr.on_parley(_t(1, "Two three.", "", final=True, reason="flush"))
     assert out[-1]["type"] == "conversation.item.input_audio_transcription.completed"
