@@ -23,7 +23,7 @@ import uuid
 from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
@@ -38,20 +38,11 @@ from server.compat.common import (
     presented_token,
     read_event,
 )
-from server.compat.common import ParleyEvent as _ParleyEvent
 from server.errors import ParleyError, ProtocolError
 from server.security import Gatekeeper
 from server.security.limits import ConnectionGuard
 
 log = logging.getLogger(__name__)
-
-PATHS = (realtime.PATH, deepgram.PATH)
-
-
-class Translator(Protocol):
-    def on_client(self, frame: str | bytes) -> Any: ...
-    def on_parley(self, event: _ParleyEvent) -> list[dict[str, Any]]: ...
-
 
 class CompatConnection:
     """The client's connection as Parley's speaker endpoint sees it."""

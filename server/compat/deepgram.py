@@ -172,7 +172,6 @@ class DeepgramTranslator:
         self.started = False
         self._finalize = False
         self._segment_open: int | None = None
-        self._closing = False
 
     def open(self) -> Step:
         """Parley's `start` (for raw audio: at once; for a container: with its first bytes)."""
@@ -206,7 +205,6 @@ class DeepgramTranslator:
             self._finalize = True
             return Step(parley=[FlushMessage(type="flush")] if self.started else [])
         if kind == "CloseStream":
-            self._closing = True
             if not self.started:
                 return Step(client=[self._metadata(0.0)])
             return Step(parley=[StopMessage(type="stop")])

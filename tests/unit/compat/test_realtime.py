@@ -201,3 +201,10 @@ def test_parley_errors_keep_their_code() -> None:
     assert err["error"]["code"] == "unauthorized"
     (err,) = tr.on_parley(Failure("overloaded", "busy", True))
     assert err["error"]["type"] == "server_error"
+
+
+def test_the_gateway_routes_both_paths() -> None:
+    from server.compat import deepgram, realtime
+    from server.transport.http import COMPAT_WS_PATHS
+
+    assert set(COMPAT_WS_PATHS) == {realtime.PATH, deepgram.PATH}
