@@ -93,6 +93,9 @@ class CompatConnection:
             self._to_parley.extend(step.parley)
             if step.client:
                 await asyncio.shield(self._send_client(step.client))
+            if step.close:
+                await asyncio.shield(self.conn.close(1000, "done"))
+                continue  # the next recv() raises ConnectionClosed
             if not step.parley:
                 self._count(any(e.get("type") in ("error", "Error") for e in step.client))
         return encode_parley(self._to_parley.popleft())

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 from urllib.parse import parse_qsl, urlsplit
 
@@ -49,6 +49,16 @@ def encode_parley(msg: ParleyOut) -> str | bytes:
             obj["latency"] = msg.latency
         return json.dumps(obj)
     return json.dumps({"type": msg.type})
+
+
+@dataclass
+class Step:
+    """What one input made of: frames for Parley, events for the client, and whether the
+    connection is done (closed by the API's own rules, with no Parley session to end)."""
+
+    parley: list[ParleyOut] = field(default_factory=list)
+    client: list[dict[str, Any]] = field(default_factory=list)
+    close: bool = False
 
 
 # --- Parley's server events, typed -------------------------------------------------

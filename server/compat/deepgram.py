@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from server.audio.decode import AudioSpec
@@ -26,8 +26,8 @@ from server.compat.common import (
     End,
     Failure,
     ParleyEvent,
-    ParleyOut,
     Ready,
+    Step,
     Transcript,
     g711_to_pcm16,
     query,
@@ -149,11 +149,6 @@ def handshake_error(exc: DeepgramError, request_id: str) -> dict[str, str]:
     return {"err_code": exc.code, "err_msg": exc.message, "request_id": request_id}
 
 
-@dataclass
-class Step:
-    parley: list[ParleyOut] = field(default_factory=list)
-    client: list[dict[str, Any]] = field(default_factory=list)
-
 
 class DeepgramTranslator:
     """One live transcription connection.
@@ -206,7 +201,7 @@ class DeepgramTranslator:
             return Step(parley=[FlushMessage(type="flush")] if self.started else [])
         if kind == "CloseStream":
             if not self.started:
-                return Step(client=[self._metadata(0.0)])
+                return Step(client=[self._metadata(0.0)], close=True)
             return Step(parley=[StopMessage(type="stop")])
         return Step(client=[self.error(
             f"unknown control message {str(kind)[:40]!r}; expected KeepAlive, Finalize or "

@@ -35,8 +35,8 @@ from server.compat.common import (
     End,
     Failure,
     ParleyEvent,
-    ParleyOut,
     Ready,
+    Step,
     Transcript,
     Translation,
     g711_to_pcm16,
@@ -88,13 +88,6 @@ class SessionConfig:
     model: str = "whisper-1"
     prompt: str = ""
 
-
-@dataclass
-class Step:
-    """What one input produced: frames for Parley, events for the client."""
-
-    parley: list[ParleyOut] = field(default_factory=list)
-    client: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

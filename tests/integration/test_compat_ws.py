@@ -486,3 +486,19 @@ async def _deepgram_closes(server: ServerProcess) -> str:
                                                    sample_rate=16000) as socket:
         await socket.send_close_stream()
         return str(getattr(await socket.recv(), "type", ""))
+
+
+def test_deepgram_close_before_audio(tiny_server: ServerProcess) -> None:
+    """Containerized audio starts the session with its first bytes: closing before any
+    is `Metadata` and a normal close, with no session opened."""
+
+    async def go() -> tuple[list[dict[str, Any]], int | None]:
+        async with connect(tiny_server.ws + "/deepgram/v1/listen?language=en") as ws:
+            await ws.send(json.dumps({"type": "KeepAlive"}))
+            await ws.send(json.dumps({"type": "CloseStream"}))
+            out = [json.loads(m) async for m in ws]
+            return out, ws.close_code
+
+    out, code = asyncio.run(go())
+    assert [m["type"] for m in out] == ["Metadata"] and out[0]["duration"] == 0
+    assert code == 1000

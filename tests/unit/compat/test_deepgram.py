@@ -140,3 +140,9 @@ def test_containers_are_sniffed_and_g711_expanded() -> None:
 ])
 def test_presented_token(headers: list[tuple[str, str]], path: str, token: str | None) -> None:
     assert presented_token(headers, path) == token
+
+
+def test_close_before_any_audio_ends_the_connection() -> None:
+    tr = _tr("/deepgram/v1/listen")  # a container: no session until its first bytes
+    step = tr.on_client(json.dumps({"type": "CloseStream"}))
+    assert step.close and step.parley == [] and step.client[0]["type"] == "Metadata"
