@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import Close
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
@@ -39,6 +41,7 @@ from server.compat.common import (
     read_event,
 )
 from server.errors import ParleyError, ProtocolError
+from server.protocol.close_codes import CLOSE_NORMAL
 from server.security import Gatekeeper
 from server.security.limits import ConnectionGuard
 
@@ -88,7 +91,14 @@ class CompatConnection:
         await, and the answers it needs are sent shielded from the cancellation.
         """
         while not self._to_parley:
-            frame = await self.conn.recv()
+            try:
+                frame = await self.conn.recv()
+            except ConnectionClosed as exc:
+                # Nothing can resume a compatible session (its client never saw a resume
+                # token): a dropped connection ends it, as a clean close does, instead of
+                # parking it for the grace period.
+                raise ConnectionClosed(Close(CLOSE_NORMAL, "gone"), exc.sent,
+                                       exc.rcvd_then_sent) from exc
             step = self.translator.on_client(frame)
             self._to_parley.extend(step.parley)
             if step.client:

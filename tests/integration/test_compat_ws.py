@@ -502,3 +502,26 @@ def test_deepgram_close_before_audio(tiny_server: ServerProcess) -> None:
     out, code = asyncio.run(go())
     assert [m["type"] for m in out] == ["Metadata"] and out[0]["duration"] == 0
     assert code == 1000
+
+
+def test_a_dropped_connection_ends_its_session(tiny_server: ServerProcess) -> None:
+    """Nothing can resume a compatible session, so a lost connection is not parked."""
+    from tests.integration.resilience_support import http_get, metric
+
+    async def go() -> None:
+        ws = await connect(tiny_server.ws + "/deepgram/v1/listen?encoding=linear16"
+                           "&sample_rate=16000")
+        await ws.send(pcm16(speech().audio[: RATE_16K]))
+        await asyncio.sleep(0.5)
+        ws.transport.abort()  # no close frame: a lost network
+
+    before = metric(http_get(tiny_server.http + "/metrics")[1], "parley_parked_sessions")
+    asyncio.run(go())
+    deadline = time.monotonic() + 10
+    active = 1.0
+    while time.monotonic() < deadline and active:
+        time.sleep(0.2)
+        text = http_get(tiny_server.http + "/metrics")[1]
+        active = metric(text, "parley_active_sessions")
+    assert active == 0
+    assert metric(text, "parley_parked_sessions") == before == 0
