@@ -86,12 +86,13 @@ def _openai(server: ServerProcess) -> AsyncOpenAI:
 
 async def _realtime_session(server: ServerProcess, update: dict[str, Any], audio24: np.ndarray, *,
                             beta: bool = False, commit: bool = True,
-                            realtime: float = 1.0) -> RealtimeRun:
+                            realtime: float = 1.0,
+                            query: dict[str, str] | None = None) -> RealtimeRun:
     client = _openai(server)
     run = RealtimeRun()
-    manager = (client.beta.realtime.connect(model="whisper-1",
-                                            extra_query={"intent": "transcription"})
-               if beta else client.realtime.connect(extra_query={"intent": "transcription"}))
+    params = {"intent": "transcription", **(query or {})}
+    manager = (client.beta.realtime.connect(model="whisper-1", extra_query=params)
+               if beta else client.realtime.connect(extra_query=params))
     async with manager as conn:
         async def receive() -> None:
             async for event in conn:
@@ -525,3 +526,30 @@ def test_a_dropped_connection_ends_its_session(tiny_server: ServerProcess) -> No
         active = metric(text, "parley_active_sessions")
     assert active == 0
     assert metric(text, "parley_parked_sessions") == before == 0
+
+
+def test_realtime_translations_ride_along(base_server: ServerProcess) -> None:
+    """`?target_languages=en`: Parley's final translations come as `parley.translation`
+    events naming the items they translate (Dutch speech, Whisper's translate task)."""
+    from benchmarks.data import dutch_clips
+
+    stream = build_stream(dutch_clips(fetch=False)[:3], pause_s=1.0, name="it-compat-nl")
+    audio24 = soxr.resample(stream.audio, RATE_16K, RATE_24K).astype(np.float32)
+    update = json.loads(json.dumps(GA_UPDATE))
+    update["session"]["audio"]["input"]["transcription"]["language"] = "nl"
+
+    async def go() -> RealtimeRun:
+        return await _realtime_session(base_server, update, audio24, realtime=2.0,
+                                       query={"target_languages": "en"})
+
+    run = asyncio.run(go())
+    assert not run.of("error"), [e.error for e in run.of("error")]
+    items = [c.item_id for c in run.of("conversation.item.input_audio_transcription.completed")]
+    translations = run.of("parley.translation")
+    assert items and translations, [e.type for e in run.events]
+    assert all(getattr(t, "lang", None) == "en" for t in translations)
+    covered = sorted(i for t in translations for i in getattr(t, "item_ids", []))
+    assert covered == sorted(items)
+    english = " ".join(str(getattr(t, "text", "")) for t in translations).lower()
+    assert len(set(english.replace(".", " ").split()) & {"the", "a", "is", "i", "and", "to",
+                                                          "of", "in", "it", "you"}) >= 2, english
