@@ -152,19 +152,19 @@ class Gateway:
 
     async def _compat_speaker(self, conn: ServerConnection, path: str) -> None:
         """An OpenAI Realtime / Deepgram client: a speaker behind its API's translator."""
-        try:
-            pending = self.unauthenticated.enter(peer_address(conn))
-        except ParleyError as exc:
-            await self._refuse(conn, "speaker", exc)
-            return
+        # The adapter has every member of a ServerConnection that SpeakerConnection uses.
         adapted = compat.connection_for(conn, path)
+        as_conn = cast(ServerConnection, adapted)
         try:
             await adapted.open()
         except ConnectionClosed:
-            pending.release()
             return
-        # The adapter has every member of a ServerConnection that SpeakerConnection uses.
-        speaker = SpeakerConnection(self, cast(ServerConnection, adapted), pending)
+        try:
+            pending = self.unauthenticated.enter(peer_address(conn))
+        except ParleyError as exc:
+            await self._refuse(as_conn, "speaker", exc)  # in the API's own error shape
+            return
+        speaker = SpeakerConnection(self, as_conn, pending)
         adapted.guard = speaker.guard
         self.connections.add(speaker)
         await speaker.run()

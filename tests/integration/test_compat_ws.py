@@ -27,6 +27,7 @@ from deepgram.core.api_error import ApiError
 from deepgram.environment import DeepgramClientEnvironment
 from openai import AsyncOpenAI
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from benchmarks.data import Stream, build_stream, english_clips, wer
 from benchmarks.data.audio import load_audio_16k
@@ -553,3 +554,27 @@ def test_realtime_translations_ride_along(base_server: ServerProcess) -> None:
     english = " ".join(str(getattr(t, "text", "")) for t in translations).lower()
     assert len(set(english.replace(".", " ").split()) & {"the", "a", "is", "i", "and", "to",
                                                           "of", "in", "it", "you"}) >= 2, english
+
+
+def test_too_many_unconfigured_connections_get_the_apis_error(
+        tiny_server: ServerProcess) -> None:
+    """Parley's cap on connections no token admitted yet (16 an address) holds here too,
+    and the refusal is in OpenAI's shape."""
+
+    async def go() -> tuple[list[dict[str, Any]], int | None]:
+        url = tiny_server.ws + "/v1/realtime?intent=transcription"
+        held = [await connect(url) for _ in range(16)]
+        try:
+            async with connect(url) as ws:
+                out: list[dict[str, Any]] = []
+                with contextlib.suppress(ConnectionClosed):
+                    async for m in ws:
+                        out.append(json.loads(m))
+                return out, ws.close_code
+        finally:
+            for ws in held:
+                await ws.close()
+
+    out, code = asyncio.run(go())
+    assert [e["type"] for e in out] == ["session.created", "error"], out
+    assert out[1]["error"]["code"] == "rate_limited" and code == 1008
