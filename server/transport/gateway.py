@@ -15,11 +15,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from server.compat import adapter as compat
 from server.compat.openai.models import openai_models
 from server.errors import OverloadedError, ParleyError, ProtocolError
 from server.metrics import CONTENT_TYPE, MtStats, ServerMetrics, Snapshot
@@ -84,6 +86,8 @@ class Gateway:
 
     def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = http.route_path(request)
+        if path in http.COMPAT_WS_PATHS:
+            return compat.handshake(request, path, self.gatekeeper)
         if path in http.WS_PATHS:
             return None  # WebSocket handshake (websockets answers 426 if not an upgrade)
         return self.plain_response(path)
@@ -130,6 +134,8 @@ class Gateway:
         path = http.route_path(conn.request) if conn.request else ""
         if path == "/v1/stream":
             await self._speaker(conn)
+        elif path in http.COMPAT_WS_PATHS:
+            await self._compat_speaker(conn, path)
         elif path == "/v1/listen" and self.rooms is not None:
             from server.rooms.listener import limit_listener_messages, serve_listener
 
@@ -155,6 +161,25 @@ class Gateway:
             await self._refuse(conn, "speaker", exc)
             return
         speaker = SpeakerConnection(self, conn, pending)
+        self.connections.add(speaker)
+        await speaker.run()
+
+    async def _compat_speaker(self, conn: ServerConnection, path: str) -> None:
+        """An OpenAI Realtime / Deepgram client: a speaker behind its API's translator."""
+        # The adapter has every member of a ServerConnection that SpeakerConnection uses.
+        adapted = compat.connection_for(conn, path)
+        as_conn = cast(ServerConnection, adapted)
+        try:
+            await adapted.open()
+        except ConnectionClosed:
+            return
+        try:
+            pending = self.unauthenticated.enter(peer_address(conn))
+        except ParleyError as exc:
+            await self._refuse(as_conn, "speaker", exc)  # in the API's own error shape
+            return
+        speaker = SpeakerConnection(self, as_conn, pending)
+        adapted.guard = speaker.guard
         self.connections.add(speaker)
         await speaker.run()
 
@@ -331,6 +356,7 @@ async def running(
         ping_timeout=None,
         close_timeout=CLOSE_TIMEOUT_S,
         origins=allowed_origins(cfg),
+        select_subprotocol=compat.select_subprotocol,
         ssl=tls,
     ) as server:
         gateway.rooms = rooms

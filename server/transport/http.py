@@ -13,6 +13,9 @@ from websockets.http11 import Request, Response
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "clients" / "web"
 WS_PATHS = ("/v1/stream", "/v1/listen")
+#: OpenAI Realtime transcription and Deepgram live: speakers behind a translator
+#: (server.compat), refused at the handshake in their API's own shape.
+COMPAT_WS_PATHS = ("/v1/realtime", "/deepgram/v1/listen")
 
 
 def response(status: int, body: bytes, content_type: str, reason: str = "") -> Response:
