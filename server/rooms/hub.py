@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from server.errors import UnsupportedError
 from server.models.languages import check_known_target
 from server.protocol.close_codes import CLOSE_POLICY
+from server.protocol.events import error_of
 from server.protocol.messages import Event, Sequencer, StartMessage
 from server.rooms.demand import LanguageDemand, plan_target_changes
 from server.rooms.events import (
@@ -402,11 +403,9 @@ class RoomHub:
         return refused
 
     def _kick_refused(self, room: Room, refused: dict[str, UnsupportedError]) -> None:
-        from server.session.driver import error_event  # late: server.session.driver imports much
-
         for lang, exc in refused.items():
             for listener in [x for x in room.listeners.values() if x.lang == lang]:
-                self._kick(listener, CLOSE_POLICY, exc.code, error_event(exc))
+                self._kick(listener, CLOSE_POLICY, exc.code, error_of(exc).to_wire())
 
     def kick(self, listener: Listener, code: int, reason: str, error: Event | None = None) -> None:
         """Disconnect `listener` (after `error`, if any): its endpoint closes with `code`."""

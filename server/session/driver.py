@@ -21,6 +21,7 @@ import numpy as np
 from server.audio.decode import AudioDecoder, AudioSpec, make_decoder
 from server.errors import ModelError, ParleyError
 from server.mt.routes import WhisperTranslate, english_leg
+from server.protocol.events import error_of
 from server.protocol.messages import Event, Sequencer, StartMessage
 from server.services import Services
 from server.session.latency import ArrivalClock
@@ -376,13 +377,4 @@ class AudioRing:
 
 
 def error_event(exc: ParleyError) -> Event:
-    event: Event = {
-        "type": "error",
-        "code": exc.code,
-        "message": exc.message,
-        "fatal": exc.fatal,
-    }
-    retry = getattr(exc, "retry_after_ms", None)
-    if retry is not None:
-        event["retry_after_ms"] = retry
-    return event
+    return error_of(exc).to_wire()
