@@ -246,9 +246,10 @@ class Translations:
 
     def on_final(self, ev: Final, arrival: float | None, now: float) -> None:
         self._detect(ev.language)
+        streams = self._transcript_streams()  # a new one starts after the last segment
         self._segments[ev.segment] = _SegmentInfo(ev.start, ev.end, arrival)
         self._last_segment = max(self._last_segment, ev.segment)
-        for stream in self._transcript_streams():
+        for stream in streams:
             self._publish_all(stream, stream.core.on_final(ev.segment, ev.text, True, now), now)
         if isinstance(self._english_leg(), WhisperTranslate):
             self._whisper_queue.append(ev)
@@ -404,13 +405,14 @@ class Translations:
 
     # -- the English leg out, pivots in ------------------------------------------------------
     def _feed_pivots(self, final: bool, text: str, english: _English, now: float) -> None:
+        streams = self._pivot_streams()  # a new one starts after the last English sentence
         number = self._english_count
         if final:
             self._english[number] = english
             self._english_count += 1
         else:
             self._english_partial = english
-        for stream in self._pivot_streams():
+        for stream in streams:
             if stream.core.closed:
                 continue
             if final:

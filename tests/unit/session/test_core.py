@@ -5,6 +5,7 @@ backpressure."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from server.protocol.schema import schema_for
 from server.session.core import Recognize, Request, SessionCore, Stage, TranslateSpeech
 from server.session.resume import ReplayBuffer
 from server.session.translations import Routing, TranslateText, TranslationPlan
-from server.streaming.events import AsrResult
+from server.streaming.events import AsrRequest, AsrResult
 from server.streaming.policy import SAMPLE_RATE, PolicyOptions
 from server.streaming.words import Word
 from tests.unit.streaming.test_policy import EnergyVad, ScriptedAsr, script, silence, speech
@@ -63,7 +64,7 @@ class Harness:
     hold_recognition: bool = False
     fail_recognition: bool = False
     fail_translation: ModelError | None = None
-    english: ScriptedAsr | None = None
+    english: Callable[[AsrRequest], AsrResult] | None = None
     translated: list[TranslateText] = field(default_factory=list)
 
     def feed(self, audio: np.ndarray, step: float = 0.1) -> None:
@@ -272,6 +273,22 @@ def test_english_by_whisper_re_reads_each_final_segments_audio() -> None:
     assert [t.via for t in finals] == ["whisper", "whisper"]
     assert [t.source_segments for t in finals] == [(0,), (1,)]
     assert finals[0].text == "hello hello hello hello" and finals[1].text == ""
+
+
+def test_a_pivot_after_whispers_english_keeps_each_finals_times() -> None:
+    audio, words = utterances(3)
+    h = harness(words, source="de", targets=("fr",), multilingual=True,
+                pairs={("en", "fr"): "opus-en-fr"}, language="de")
+    route = h.core.translations.plan.routes["fr"]
+    assert isinstance(route, Pivot) and isinstance(route.first, WhisperTranslate)
+    h.english = lambda req: AsrResult([Word(" hello", 0.0, 0.3)], "en")
+    h.feed(audio)
+    h.stop()
+    finals, transcripts = h.translations("fr"), h.transcripts()
+    assert [t.source_segments for t in finals] == [(0,), (1,), (2,)]
+    assert [(t.start, t.end) for t in finals] == [(f.start, f.end) for f in transcripts]
+    assert [t.source_text for t in finals] == [f.text for f in transcripts]
+    assert not h.translations("en")
 
 
 def test_a_detected_language_routes_the_targets_again() -> None:
