@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 import numpy as np
 
@@ -305,6 +305,8 @@ class SessionCore:
                     self._on_partial(ev, now)
                 case Decoded():
                     self._on_decoded(ev)
+                case _:
+                    assert_never(ev)
         self._update_capacity()
 
     def _update_capacity(self) -> None:

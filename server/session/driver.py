@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, assert_never
 
 from server.audio.decode import AudioSpec
 from server.errors import ModelError, ParleyError
@@ -101,10 +101,10 @@ class Session:
     def add_target(self, target: str) -> Via:
         """Translate into `target` from now on (a room listener asked for it).
 
-        Raises UnsupportedError (unsupported_pair) if nothing can serve it."""
-        via = self.core.add_target(target)
-        self._step()
-        return via
+        Raises UnsupportedError (unsupported_pair) if nothing can serve it. Nothing is
+        emitted here (the hub calls it while it fans out): the target's translator starts
+        with the next transcript event."""
+        return self.core.add_target(target)
 
     def remove_target(self, target: str) -> None:
         """Stop translating into `target` (its last listener left); pending finals go out."""
@@ -174,6 +174,8 @@ class Session:
                     self._spawn(self._translate(req))
                 case TranslateSpeech():
                     self._spawn(self._speech(req))
+                case _:
+                    assert_never(req)
         for event in core.events():
             self._emit(event)
         if core.accepting_audio:
