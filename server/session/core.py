@@ -233,6 +233,9 @@ class SessionCore:
             if req is not None:
                 self._decoding = req
                 out.append(Recognize(req))
+            # An endpoint the last decode already heard is finalized right here, with no
+            # decode: its Final is among the policy's events now.
+            self._after(now)
         out.extend(self.translations.requests(now))
         final = self.translations.next_speech()  # one at a time, in order
         if final is not None:

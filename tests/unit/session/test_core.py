@@ -225,6 +225,23 @@ def test_flush_ends_the_utterance_now() -> None:
     assert [f.reason for f in h.transcripts()] == ["flush"]
 
 
+def test_an_endpoint_the_last_decode_already_heard_is_finalized_without_another() -> None:
+    audio, words = utterances(1, gap=0.0)
+    h = harness(words)
+    last = int(0.4 * SAMPLE_RATE)
+    h.feed(audio[: audio.size - last])
+    h.hold_recognition = True
+    h.feed(audio[audio.size - last :], step=0.4)
+    assert len(h.held) == 1  # a decode of everything up to the end is in flight
+    h.core.close_audio(h.now)
+    h.settle()
+    assert not h.core.recognition_done
+    h.hold_recognition = False
+    h.release()
+    assert h.core.recognition_done
+    assert [f.text.split() for f in h.transcripts()] == [SENTENCE]
+
+
 # -- translation plans ------------------------------------------------------------------------
 
 
