@@ -160,7 +160,8 @@ class SentenceRun:
 
 
 class _Driver:
-    """Drives one `IncrementalTranslator` against a scheduler as `server.session.translations` does:
+    """Drives one `IncrementalTranslator` against a scheduler as a session does
+    (`server.session.translations` in `server.session.driver`):
     every request off to the scheduler, results back into the core, a timer for the
     rate-limited partial; no polling."""
 

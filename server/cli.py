@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     add(s, "--max-frame-bytes", type=positive_int, default=Limits.max_frame_bytes,
         help="largest audio frame")
     add(s, "--config", type=Path, default=None, help="TOML file with [server] settings (flags win)")
-    # [rooms/mqtt, issue 5]
+    # rooms across replicas
     add(s, "--mqtt-url", default=None,
         help="MQTT broker for room captions and cross-replica rooms, e.g. mqtt://127.0.0.1:1883")
     add(s, "--replica-id", default="",
@@ -186,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     add(s, "--cluster-key-file", default=None,
         help="file holding the secret replicas sign their MQTT messages with (else"
              f" ${CLUSTER_KEY_ENV}); without one, no other replica's room is followed")
-    # [issue 8] security, limits, resume, shutdown
+    # security, limits, resume, shutdown
     add(s, "--tokens-file", default=None,
         help="API token file (TOML or JSON lines); else PARLEY_TOKENS (role:secret[:rooms[:max]],...)")
     add(s, "--open", action="store_true", default=False,
@@ -302,9 +302,9 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
             message_rate=args.message_rate, message_burst=2 * args.message_rate,
         ),
         log_level=args.log_level,
-        mqtt_url=args.mqtt_url or file_cfg.get("mqtt_url"),  # [rooms/mqtt, issue 5]
+        mqtt_url=args.mqtt_url or file_cfg.get("mqtt_url"),
         replica_id=args.replica_id or file_cfg.get("replica_id", ""),
-        security=Security(  # [issue 8]
+        security=Security(
             tokens_file=args.tokens_file or None,
             open=args.open,
             allowed_origins=tuple(o.strip() for o in args.allowed_origins.split(",") if o.strip()),

@@ -38,7 +38,7 @@ class Admission:
 
 @dataclass(frozen=True)
 class Security:
-    """Authentication and transport settings (issue 8; wired by server.security.startup)."""
+    """Authentication and transport settings (wired by server.security.startup)."""
 
     #: Token file (TOML or JSON lines); None: $PARLEY_TOKENS_FILE, then $PARLEY_TOKENS.
     tokens_file: str | None = None
@@ -79,7 +79,7 @@ class ServerConfig:
     backlog: Backlog = field(default_factory=Backlog)
     admission: Admission = field(default_factory=Admission)
     log_level: str = "info"
-    # [rooms/mqtt, issue 5] broker for room captions and cross-replica rooms (None: no MQTT),
+    # The broker for room captions and cross-replica rooms (None: no MQTT),
     # e.g. mqtt://127.0.0.1:1883; and this replica's id in topics ("" -> hostname-pid).
     mqtt_url: str | None = None
     replica_id: str = ""

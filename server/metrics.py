@@ -20,6 +20,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from server.protocol.events import traits
 from server.protocol.messages import Event
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -190,7 +191,7 @@ class ServerMetrics:
         if kind == "error":
             self.errors.inc(code=str(event.get("code")))
             return
-        if kind not in ("transcript", "translation") or not event.get("final"):
+        if kind not in ("transcript", "translation") or not traits(event).final:
             return
         self.finals.inc(type=str(kind))
         latency = event.get("latency_ms")

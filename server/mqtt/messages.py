@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass
 
 from server.mqtt import topics
+from server.protocol.events import traits
 from server.protocol.messages import Event
 
 PARTIAL_EXPIRY_S = 10
@@ -49,7 +50,7 @@ def event_message(prefix: str, room: str, event: Event, now: float) -> Outgoing 
         topic = topics.translation(prefix, room, event["lang"])
     else:
         return None
-    final = bool(event.get("final"))
+    final = traits(event).final
     return Outgoing(
         topic=topic,
         payload=encode(event),

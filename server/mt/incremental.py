@@ -168,7 +168,8 @@ class IncrementalTranslator:
             return None
         if (
             self._last_partial_at is not None
-            and now - self._last_partial_at < self.options.partial_interval_s
+            # the same sum as `next_deadline`: at its deadline a request is due, exactly
+            and now < self._last_partial_at + self.options.partial_interval_s
         ):
             return None
         fresh = self.options.reuse_complete and ends_sentence(source)

@@ -32,7 +32,7 @@ class StartMessage:
     target_languages: tuple[str, ...]
     room: str | None = None
     token: str | None = None
-    #: Resume an earlier session (issue: resilience); None for a new session.
+    #: Resume an earlier session (after a dropped connection); None for a new session.
     resume: ResumeRequest | None = None
     partials: bool = True
     #: Latency mode of this session's recognition; None: the server's default (`--latency`).
@@ -187,9 +187,12 @@ class Sequencer:
 
     last: int = 0
 
-    def stamp(self, event: Event) -> Event:
+    def next(self) -> int:
         self.last += 1
-        event["seq"] = self.last
+        return self.last
+
+    def stamp(self, event: Event) -> Event:
+        event["seq"] = self.next()
         return event
 
 

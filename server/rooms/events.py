@@ -11,15 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.protocol.events import traits
 from server.protocol.messages import Event
-
-#: Speaker event types forwarded to a room.
-ROOM_TYPES = frozenset({"transcript", "translation", "end"})
 
 
 def forwarded(event: Event) -> bool:
     """Whether a speaker event goes to the room at all (metrics/errors/ready stay private)."""
-    return event.get("type") in ROOM_TYPES
+    return traits(event).for_room
 
 
 def wants(event: Event, lang: str | None) -> bool:
@@ -30,10 +28,7 @@ def wants(event: Event, lang: str | None) -> bool:
 
 
 def is_final(event: Event) -> bool:
-    kind = event.get("type")
-    if kind in ("transcript", "translation"):
-        return bool(event.get("final"))
-    return True
+    return traits(event).final
 
 
 def speaker_info(

@@ -26,13 +26,14 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from server.errors import UnsupportedError
 from server.models.languages import check_known_target
 from server.protocol.close_codes import CLOSE_POLICY
+from server.protocol.events import error_of
 from server.protocol.messages import Event, Sequencer, StartMessage
 from server.rooms.demand import LanguageDemand, plan_target_changes
 from server.rooms.events import (
@@ -54,18 +55,6 @@ log = logging.getLogger(__name__)
 _ENDED_MEMORY = 64
 
 
-class Targets(Protocol):
-    def add_target(self, target: str, language: str | None = None) -> str: ...
-    def remove_target(self, target: str) -> None: ...
-    def describe(self) -> dict[str, str]: ...
-    def describe_routes(self) -> dict[str, dict[str, Any]]: ...
-
-
-class HasLanguage(Protocol):
-    @property
-    def language(self) -> str | None: ...
-
-
 class Speaker(Protocol):
     """What the hub needs of a speaker `Session`."""
 
@@ -76,9 +65,20 @@ class Speaker(Protocol):
     @property
     def closed(self) -> bool: ...
     @property
-    def translations(self) -> Targets: ...
-    @property
-    def policy(self) -> HasLanguage: ...
+    def language(self) -> str | None:
+        """The spoken language: announced, or detected (None until then)."""
+
+    def routes(self) -> Mapping[str, str]:
+        """target -> how the speaker produces it ("mt" / "whisper" / "pivot")."""
+
+    def describe_routes(self) -> dict[str, dict[str, Any]]:
+        """target -> its route in wire form."""
+
+    def add_target(self, target: str) -> str:
+        """Translate into `target` from now on; returns how. Raises UnsupportedError."""
+
+    def remove_target(self, target: str) -> None:
+        """Stop translating into `target` (pending finals still go out)."""
 
 
 class RoomBridge(Protocol):
@@ -201,7 +201,7 @@ class RoomHub:
         room.speakers[session.id] = entry
         self._kick_refused(room, self._sync_speaker(room, entry))
         # How each language is made, for listeners who joined before this speaker.
-        event = speaker_event(room_name, {**info, "routes": session.translations.describe_routes()})
+        event = speaker_event(room_name, {**info, "routes": session.describe_routes()})
         self._fanout(room, event)
         if self.bridge is not None:
             self.bridge.publish_status(room_name, session.id, self._wire(room_name, session.id, event))
@@ -264,7 +264,7 @@ class RoomHub:
         self._kick_refused(room, failures)
         route = None
         for entry in room.speakers.values():
-            route = route or entry.session.translations.describe_routes().get(lang or "")
+            route = route or entry.session.describe_routes().get(lang or "")
         speakers = [e.info for e in room.speakers.values()] + list(room.remote.values())
         self._deliver(listener, joined_event(room_name, lang, speakers, route))
         self._update_interest(room)
@@ -377,16 +377,16 @@ class RoomHub:
             return {}
         changes = plan_target_changes(
             wanted=room.demand.wanted(),
-            routes=frozenset(session.translations.describe()),
+            routes=frozenset(session.routes()),
             required=frozenset(session.start.target_languages),
             added=frozenset(entry.added),
             refused=frozenset(entry.refused),
-            source=session.start.source_language or session.policy.language,
+            source=session.start.source_language or session.language,
         )
         refused: dict[str, UnsupportedError] = {}
         for lang in changes.add:
             try:
-                via = session.translations.add_target(lang, session.policy.language)
+                via = session.add_target(lang)
             except UnsupportedError as exc:
                 entry.refused[lang] = refused[lang] = exc
                 log.info("room %s: cannot add %s to speaker %s: %s", room.name, lang,
@@ -396,17 +396,15 @@ class RoomHub:
                 log.info("room %s: speaker %s now translates to %s (%s)", room.name,
                          session.id, lang, via)
         for lang in changes.remove:
-            session.translations.remove_target(lang)
+            session.remove_target(lang)
             entry.added.discard(lang)
             log.info("room %s: speaker %s stops translating to %s", room.name, session.id, lang)
         return refused
 
     def _kick_refused(self, room: Room, refused: dict[str, UnsupportedError]) -> None:
-        from server.session.driver import error_event  # late: server.session.driver imports much
-
         for lang, exc in refused.items():
             for listener in [x for x in room.listeners.values() if x.lang == lang]:
-                self._kick(listener, CLOSE_POLICY, exc.code, error_event(exc))
+                self._kick(listener, CLOSE_POLICY, exc.code, error_of(exc).to_wire())
 
     def kick(self, listener: Listener, code: int, reason: str, error: Event | None = None) -> None:
         """Disconnect `listener` (after `error`, if any): its endpoint closes with `code`."""

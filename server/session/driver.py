@@ -1,10 +1,12 @@
-"""One speaker session: audio in, events out.
+"""One speaker session on asyncio: runs a `SessionCore` against the shared schedulers.
 
-The session owns the per-connection pipeline (decoder -> VAD -> policy, and one
-incremental translation per target language) and talks to the shared
-schedulers. It runs on the event loop; model calls happen in the schedulers'
-worker threads. It never touches a socket: events go to `emit`, which the
-gateway wires to an `Outbox` (and rooms to their subscribers).
+The core (core.py) decides everything and reads no clock; this driver is the
+loop around it: it feeds the core audio and `time.monotonic()`, submits the
+core's requests to the ASR scheduler and the MT router, awaits them in tasks,
+feeds the results back, and emits the core's events (numbered by the session's
+`Sequencer`) to `emit`, which the gateway wires to the session's channel (and
+rooms to their listeners). It never touches a socket; model calls run in the
+schedulers' worker threads.
 """
 
 from __future__ import annotations
@@ -12,30 +14,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Coroutine
+from dataclasses import replace
+from functools import partial
+from typing import Any, TypeVar, assert_never
 
-import numpy as np
-
-from server.audio.decode import AudioDecoder, AudioSpec, make_decoder
+from server.audio.decode import AudioSpec
 from server.errors import ModelError, ParleyError
-from server.mt.routes import WhisperTranslate, english_leg
+from server.mt.routes import Via
+from server.mt.scheduler import Dropped
+from server.protocol.events import Ready, SpeakerEvent, error_of
 from server.protocol.messages import Event, Sequencer, StartMessage
 from server.services import Services
-from server.session.latency import ArrivalClock
-from server.session.translations import TranslationEvent, TranslationPlan, Translations
-from server.streaming.events import AsrRequest, AsrResult, Decoded, Final, Partial
-from server.streaming.policy import SAMPLE_RATE, StreamingTranscriber, latency_options
+from server.session.core import Recognize, SessionCore, Stage, TranslateSpeech
+from server.session.translations import Routing, TranslateText, TranslationPlan
+
+__all__ = ["Session", "error_event"]
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class _Stage:
-    queue_s: float
-    asr_s: float
-    window_s: float
+E = TypeVar("E", bound=SpeakerEvent)
 
 
 class Session:
@@ -53,86 +51,80 @@ class Session:
         self.services = services
         self._emit_raw = emit
         self.seq = seq or Sequencer()
-        self._decoder: AudioDecoder = make_decoder(start.audio)
         self.latency = start.latency or services.config.latency
-        self.policy = StreamingTranscriber(
-            services.new_vad(),
-            latency_options(self.latency, services.config.policy),
-            language=start.source_language,
+        self.core = SessionCore(
+            start,
+            time.monotonic(),
+            vad=services.new_vad(),
+            policy=services.config.policy,
+            latency=self.latency,
+            plan=plan,
+            routing=Routing(services.asr_info, services.mt.pair_models),
+            mt_options=services.config_mt_incremental(),
+            backlog=services.config.backlog,
+            decode_interval=services.decode_interval,
         )
-        self._clock = ArrivalClock()
-        self._samples = 0
-        self._task: asyncio.Task[None] | None = None
+        self._decode: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._timer: asyncio.TimerHandle | None = None
         self._done = asyncio.Event()
         self._capacity = asyncio.Event()
         self._capacity.set()
-        self._started_at = time.monotonic()
-        self._finals = 0
-        self._words = 0
-        self._last_stage = _Stage(0.0, 0.0, 0.0)
-        # Whisper's translate task re-reads final segments' audio; a room may add
-        # such a target later (a listener's language), so rooms keep audio too.
-        keep_audio = any(
-            isinstance(english_leg(route), WhisperTranslate) for route in plan.routes.values()
-        ) or (
-            start.room is not None and services.asr_info.can_translate_to_english
-        )
-        self._ring = AudioRing(seconds=120.0 if keep_audio else 0.0)
-        self.translations = Translations(
-            services, plan, self._translation_event, self._error, self._ring.slice
-        )
         self.closed = False
         self.failed = False
 
-    # -- inputs from the gateway ---------------------------------------------
+    # -- what rooms and the gateway ask --------------------------------------------
 
-    def ready_event(self) -> Event:
+    def ready_event(self) -> Ready:
         svc = self.services
-        return self._stamp(
-            {
-                "type": "ready",
-                "protocol": 1,
-                "session_id": self.id,
-                "models": svc.describe_models(),
-                "audio": {
-                    "encoding": self.start.audio.encoding,
-                    "sample_rate": self.start.audio.sample_rate,
-                    "channels": self.start.audio.channels,
-                },
-                "source_language": self.start.source_language,
-                "target_languages": list(self.start.target_languages),
-                "translation": self.translations.describe(),
-                "routes": self.translations.describe_routes(),
-                "room": self.start.room,
-                "latency": self.latency,
-                "limits": svc.config.limits_dict(),
-            }
-        )
+        ready = self.core.ready(self.id, svc.describe_models(), svc.config.limits_dict())
+        return self._stamp(ready)
 
-    def on_audio(self, data: bytes, arrival: float) -> None:
-        samples = self._decoder.feed(data)
-        self._take(samples, arrival)
-
-    def flush(self) -> None:
-        self.policy.flush(time.monotonic())
-        self._pump()
+    @property
+    def language(self) -> str | None:
+        """The spoken language: announced, or detected (None until then)."""
+        return self.core.language
 
     @property
     def audio_s(self) -> float:
         """Stream seconds received so far (16 kHz samples after decoding)."""
-        return self._samples / SAMPLE_RATE
+        return self.core.audio_s
+
+    def routes(self) -> dict[str, Via]:
+        """target -> how it is served ("mt" / "whisper" / "pivot")."""
+        return self.core.translations.describe()
+
+    def describe_routes(self) -> dict[str, dict[str, Any]]:
+        """target -> its route in wire form (`server.mt.routes.route_json`)."""
+        return self.core.translations.describe_routes()
+
+    def add_target(self, target: str) -> Via:
+        """Translate into `target` from now on (a room listener asked for it).
+
+        Raises UnsupportedError (unsupported_pair) if nothing can serve it. Nothing is
+        emitted here (the hub calls it while it fans out): the target's translator starts
+        with the next transcript event."""
+        return self.core.add_target(target)
+
+    def remove_target(self, target: str) -> None:
+        """Stop translating into `target` (its last listener left); pending finals go out."""
+        self.core.remove_target(target, time.monotonic())
+        self._step()
+
+    # -- inputs from the connection ---------------------------------------------------
+
+    def on_audio(self, data: bytes, arrival: float) -> None:
+        self.core.audio(data, arrival)
+        self._step(arrival)
+
+    def flush(self) -> None:
+        self.core.flush(time.monotonic())
+        self._step()
 
     def continue_audio(self, spec: AudioSpec) -> None:
-        """A resumed connection announced its audio (issue 8, resume).
-
-        PCM in the session's own format continues the same byte stream (the decoder
-        keeps a half-received sample). Anything else (a browser's new MediaRecorder
-        stream, another rate) starts a new decoder once the old one's tail is decoded.
-        """
-        if spec == self.start.audio and not spec.is_container:
-            return
-        self._take(self._decoder.flush(), time.monotonic())
-        self._decoder = make_decoder(spec)
+        """A resumed connection announced its audio (see `SessionCore.continue_audio`)."""
+        self.core.continue_audio(spec, time.monotonic())
+        self._step()
 
     async def stop(self, reason: str = "stop") -> None:
         """Finish: every pending final (and its translation) is emitted, then `end`.
@@ -140,249 +132,135 @@ class Session:
         `reason` goes into `end`: "stop" (the client asked), or why the server ended
         the session ("shutdown", "expired", "disconnected", "session_too_long", ...).
         """
-        if not self.policy.done:
-            tail = self._decoder.flush()
-            self._take(tail, time.monotonic())
-            self.policy.close(time.monotonic())
-            self._pump()
+        if not self.core.recognition_done:
+            self.core.close_audio(time.monotonic())
+            self._step()
             await self._done.wait()
-        await self.translations.close()
-        self._emit(
-            {
-                "type": "end",
-                "reason": reason,
-                "segments": self._finals,
-                "words": self._words,
-                "audio_s": round(self._samples / SAMPLE_RATE, 3),
-                "duration_s": round(time.monotonic() - self._started_at, 3),
-            }
-        )
+        for pivots in (False, True):
+            self.core.close_translations(time.monotonic(), pivots=pivots)
+            self._step()
+            await self._drain()
+        self._cancel_timer()
+        self._emit(self.core.end(reason, time.monotonic()))
         self.closed = True
 
     async def wait_capacity(self) -> None:
-        """Backpressure: the gateway waits here before reading more audio."""
+        """Backpressure: the connection waits here before reading more audio."""
         await self._capacity.wait()
 
     def abort(self) -> None:
         """The connection is gone: stop work (nothing more can be delivered)."""
         self.closed = True
-        if self._task is not None:
-            self._task.cancel()
-        self.translations.abort()
+        if self._decode is not None:
+            self._decode.cancel()
+        for task in self._tasks:
+            task.cancel()
+        self._cancel_timer()
 
-    # -- the pipeline ---------------------------------------------------------
+    # -- the loop around the core --------------------------------------------------------
 
-    def _take(self, samples: np.ndarray, arrival: float) -> None:
-        if samples.size:
-            self._samples += samples.size
-            self._clock.record(self._samples, arrival)
-            self._ring.append(samples)
-            self.policy.feed(samples, arrival)
-        self._pump()
-
-    def _pump(self) -> None:
-        if self._task is None or self._task.done():
-            self.policy.decode_interval_s = self.services.decode_interval(
-                self.policy.opts.decode_interval_s)
-            req = self.policy.next_request(time.monotonic())
-            if req is not None:
-                self._task = asyncio.create_task(self._decode(req), name=f"decode-{self.id}")
-        self._dispatch()
-        self._update_capacity()
-        if self.policy.done and (self._task is None or self._task.done()):
-            self._done.set()
-
-    def _update_capacity(self) -> None:
-        limits = self.services.config.backlog
-        backlog = self.policy.backlog_s
-        idle = self._task is None or self._task.done()
-        # Invariant: never hold the reader back while no decode is in flight; only
-        # more audio (or a flush) can move an idle pipeline, so waiting would deadlock.
-        if idle or backlog <= limits.low_s:
+    def _step(self, now: float | None = None) -> None:
+        """Submit what the core asks for, emit what it says, track its state."""
+        if self.closed:
+            return
+        core = self.core
+        now = time.monotonic() if now is None else now
+        for req in core.requests(now):
+            match req:
+                case Recognize():
+                    self._decode = asyncio.create_task(self._recognize(req),
+                                                       name=f"decode-{self.id}")
+                case TranslateText():
+                    self._spawn(self._translate(req))
+                case TranslateSpeech():
+                    self._spawn(self._speech(req))
+                case _:
+                    assert_never(req)
+        for event in core.events():
+            self._emit(event)
+        if core.accepting_audio:
             self._capacity.set()
-        elif backlog >= limits.high_s:
+        else:
             self._capacity.clear()
+        if core.recognition_done:
+            self._done.set()
+        due = core.next_deadline(now)
+        if due is not None and self._timer is None:
+            # A rate-limited partial is due later: wake up then, no polling.
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(max(0.0, due - now), self._on_timer)
 
-    async def _decode(self, req: AsrRequest) -> None:
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._step()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _recognize(self, req: Recognize) -> None:
+        core, request = self.core, req.request
         try:
-            timed = await self.services.asr.transcribe(req)
-            result = timed.decode.result
-            self._last_stage = _Stage(timed.queue_s, timed.asr_s, req.end_s - req.start_s)
+            timed = await self.services.asr.transcribe(request)
         except ModelError as exc:
-            self._error(exc)
-            result = AsrResult(words=[], language=None)
+            self._fed(partial(core.recognition_failed, request, exc))
+        else:
+            stage = Stage(timed.queue_s, timed.asr_s)
+            self._fed(partial(core.recognized, request, timed.decode.result, stage))
+
+    async def _translate(self, req: TranslateText) -> None:
+        core = self.core
+        try:
+            result = await self.services.translate(req.request, final=req.request.final)
+        except Dropped:
+            self._fed(partial(core.translation_failed, req, None))
+        except ParleyError as exc:
+            self._fed(partial(core.translation_failed, req, exc))
+        else:
+            self._fed(partial(core.translated, req, result))
+
+    async def _speech(self, req: TranslateSpeech) -> None:
+        core = self.core
+        try:
+            timed = await self.services.asr.transcribe(req.request, task="translate")
+        except ModelError as exc:
+            self._fed(partial(core.speech_failed, req, exc))
+        else:
+            self._fed(partial(core.spoken, req, timed.decode.result, timed.asr_s))
+
+    def _fed(self, feed: Callable[[float], None]) -> None:
+        """Give the core a result (`feed(now)`), then step."""
         if self.closed:
             return
         try:
-            self.policy.on_result(req, result, time.monotonic())
-            self._task = None
-            self._pump()
+            feed(time.monotonic())
+            self._step()
         except Exception:
             # A bug or an overflowing consumer must not leave the session stuck with
             # its reader blocked on backpressure and `stop` waiting forever.
             log.exception("session %s: pipeline failed", self.id)
-            self._task = None
             self.failed = True
             self._capacity.set()
             self._done.set()
 
-    def _dispatch(self) -> None:
-        for ev in self.policy.events():
-            if isinstance(ev, Final):
-                self._on_final(ev)
-            elif isinstance(ev, Partial):
-                self._on_partial(ev)
-            elif isinstance(ev, Decoded):
-                self._on_decoded(ev)
-
-    # -- events -----------------------------------------------------------
-
-    def _latency(self, end_s: float, emit_time: float) -> float | None:
-        arrival = self._clock.arrival_of(end_s)
-        return None if arrival is None else round(max(0.0, emit_time - arrival) * 1000, 1)
-
-    def _stage_fields(self) -> dict[str, Any]:
-        st = self._last_stage
-        return {
-            "queue_ms": round(st.queue_s * 1000, 1),
-            "asr_ms": round(st.asr_s * 1000, 1),
-        }
-
-    def _on_partial(self, ev: Partial) -> None:
-        if self.start.partials:
-            self._emit(
-                {
-                    "type": "transcript",
-                    "final": False,
-                    "segment": ev.segment,
-                    "text": ev.text,
-                    "stable": ev.stable,
-                    "unstable": ev.unstable,
-                    "start": round(ev.start, 3),
-                    "end": round(ev.end, 3),
-                    "language": self.policy.language,
-                    **self._timing(ev.end),
-                }
-            )
-        self.translations.on_partial(ev, self.policy.language, self._audio_arrival(ev.end))
-
-    def _on_final(self, ev: Final) -> None:
-        self._finals += 1
-        self._words += len(ev.words)
-        self._emit(
-            {
-                "type": "transcript",
-                "final": True,
-                "segment": ev.segment,
-                "text": ev.text,
-                "stable": ev.text,
-                "unstable": "",
-                "start": round(ev.start, 3),
-                "end": round(ev.end, 3),
-                "language": ev.language,
-                "reason": ev.reason,
-                "words": [
-                    {
-                        "word": w.text.strip(),
-                        "start": round(w.start, 3),
-                        "end": round(w.end, 3),
-                        "probability": round(w.probability, 3),
-                    }
-                    for w in ev.words
-                ],
-                **self._timing(ev.end),
-            }
-        )
-        self.translations.on_final(ev, self._audio_arrival(ev.end))
-
-    def _on_decoded(self, ev: Decoded) -> None:
-        st = self._last_stage
-        self._emit(
-            {
-                "type": "metrics",
-                "request": ev.request_id,
-                "final": ev.final,
-                "audio_s": round(self.policy.stream_time, 3),
-                "window_s": round(ev.audio_s, 3),
-                "backlog_s": round(self.policy.backlog_s, 3),
-                "queue_ms": round(st.queue_s * 1000, 1),
-                "asr_ms": round(st.asr_s * 1000, 1),
-                "rtf": round(st.asr_s / ev.audio_s, 3) if ev.audio_s > 0 else None,
-            }
-        )
-
-    def _timing(self, end_s: float) -> dict[str, Any]:
-        return {"latency_ms": self._latency(end_s, time.monotonic()), **self._stage_fields()}
-
-    def _audio_arrival(self, end_s: float) -> float | None:
-        return self._clock.arrival_of(end_s)
-
-    def _translation_event(self, ev: TranslationEvent) -> None:
-        now = time.monotonic()
-        latency = None if ev.arrival is None else round(max(0.0, now - ev.arrival) * 1000, 1)
-        self._emit(
-            {
-                "type": "translation",
-                "final": ev.final,
-                "lang": ev.target,
-                "segment": ev.segment,
-                "text": ev.text,
-                "stable": ev.stable,
-                "source_segments": list(ev.source_segments),
-                "source_text": ev.source_text,
-                "start": round(ev.start, 3),
-                "end": round(ev.end, 3),
-                "via": ev.via,
-                **({} if ev.pivot_text is None else {"pivot_text": ev.pivot_text}),
-                "latency_ms": latency,
-                "mt_ms": round(ev.mt_s * 1000, 1),
-                **self._stage_fields(),
-            }
-        )
-
-    def _error(self, exc: ParleyError) -> None:
-        self._emit(error_event(exc))
-
-    def _emit(self, event: Event) -> None:
+    def _emit(self, event: SpeakerEvent) -> None:
         if not self.closed:
-            self._emit_raw(self._stamp(event))
+            self._emit_raw(self._stamp(event).to_wire())
 
-    def _stamp(self, event: Event) -> Event:
-        return self.seq.stamp(event)
-
-
-class AudioRing:
-    """The last `seconds` of a session's audio, for Whisper's translate task."""
-
-    def __init__(self, seconds: float) -> None:
-        self._keep = int(seconds * SAMPLE_RATE)
-        self._buf = np.zeros(0, dtype=np.float32)
-        self._start = 0
-
-    def append(self, samples: np.ndarray) -> None:
-        if self._keep <= 0:
-            return
-        self._buf = np.concatenate([self._buf, samples])
-        extra = self._buf.size - self._keep
-        if extra > SAMPLE_RATE:  # trim in steps, not on every frame
-            self._buf = self._buf[extra:]
-            self._start += extra
-
-    def slice(self, start_s: float, end_s: float) -> np.ndarray:
-        pad = int(0.2 * SAMPLE_RATE)
-        lo = max(int(start_s * SAMPLE_RATE) - pad - self._start, 0)
-        hi = max(int(end_s * SAMPLE_RATE) + pad - self._start, 0)
-        return self._buf[lo:hi].copy()
+    def _stamp(self, event: E) -> E:
+        return replace(event, seq=self.seq.next())
 
 
 def error_event(exc: ParleyError) -> Event:
-    event: Event = {
-        "type": "error",
-        "code": exc.code,
-        "message": exc.message,
-        "fatal": exc.fatal,
-    }
-    retry = getattr(exc, "retry_after_ms", None)
-    if retry is not None:
-        event["retry_after_ms"] = retry
-    return event
+    """The wire `error` event for `exc` (not numbered)."""
+    return error_of(exc).to_wire()

@@ -14,6 +14,7 @@ from collections import deque
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from server.protocol.events import traits
 from server.protocol.messages import Event, dumps
 
 
@@ -22,8 +23,7 @@ class SlowConsumer(Exception):
 
 
 def droppable(event: Event) -> bool:
-    kind = event.get("type")
-    return kind == "metrics" or (kind in ("transcript", "translation") and not event.get("final"))
+    return traits(event).droppable
 
 
 class Outbox:

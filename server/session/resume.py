@@ -28,6 +28,7 @@ import secrets
 from collections import deque
 from collections.abc import Callable
 
+from server.protocol.events import traits
 from server.protocol.messages import Event
 from server.session.outbox import Outbox, SlowConsumer
 
@@ -38,10 +39,7 @@ REPLAY_EVENTS = 1024
 
 def retained(event: Event) -> bool:
     """Whether a resumed client must receive this event again if it missed it."""
-    kind = event.get("type")
-    if kind in ("transcript", "translation"):
-        return bool(event.get("final"))
-    return kind in ("error", "end")
+    return traits(event).kept_for_resume
 
 
 class ReplayGap(Exception):

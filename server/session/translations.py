@@ -1,4 +1,4 @@
-"""A session's translations: which route serves each target, and the plumbing.
+"""A session's translations without I/O: which route serves each target, and its state.
 
 Routes are chosen by `server.mt.routes.route_target` (direct MT, Whisper's
 translate task for English, or a pivot through English). At run time:
@@ -21,25 +21,33 @@ turns out to be the spoken language is then served by the transcript).
 
 Closing finishes the legs that read the transcript first, then the pivot
 translators, so no English final is lost between the two.
+
+Sans-I/O: transcript events and results go in with `now`; translation requests
+(`TranslateText`, and the Whisper finals to translate) and `TranslationEvent`s
+come out. `server.session.core.SessionCore` owns it; the driver (driver.py)
+runs the requests on the shared schedulers.
+
+Segment bookkeeping (times and arrival of each final, the English leg's
+sentences) is kept only while some open translator may still publish a final
+that refers to it, so a long session's memory stays bounded.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from server.errors import ModelError, ParleyError, UnsupportedError
-from server.mt.incremental import IncrementalTranslator, StreamRequest
+from server.errors import ParleyError, UnsupportedError
+from server.mt.incremental import IncrementalOptions, IncrementalTranslator, StreamRequest
 from server.mt.incremental import TranslationEvent as StreamEvent
+from server.mt.requests import TranslationResult
 from server.mt.routes import (
     PIVOT,
     Direct,
+    PairModels,
     Pivot,
     Route,
     Transcript,
@@ -49,15 +57,15 @@ from server.mt.routes import (
     route_json,
     route_target,
 )
-from server.mt.scheduler import Dropped
 from server.mt.sentences import join_text
-from server.streaming.events import AsrRequest, Final, Partial
+from server.streaming.events import Final, Partial
 
 if TYPE_CHECKING:
+    from server.models.types import AsrModelInfo
     from server.services import Services
 
-__all__ = ["TranslationEvent", "TranslationPlan", "Translations", "plan_translations",
-           "route_target"]
+__all__ = ["Routing", "TranslateText", "TranslationEvent", "TranslationPlan", "Translations",
+           "plan_translations", "route_target"]
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +73,28 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class TranslationPlan:
     source: str | None
-    #: target -> route; an empty dict means no translation.
-    routes: dict[str, Route]
+    #: target -> route; empty: no translation. Read-only: a changed plan is a new plan.
+    routes: Mapping[str, Route]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "routes", MappingProxyType(dict(self.routes)))
+
+    def with_route(self, target: str, route: Route) -> TranslationPlan:
+        return TranslationPlan(self.source, {**self.routes, target: route})
+
+    def without(self, target: str) -> TranslationPlan:
+        return TranslationPlan(self.source, {t: r for t, r in self.routes.items() if t != target})
+
+
+@dataclass(frozen=True)
+class Routing:
+    """What routes are chosen from: the recognizer and the loaded MT pairs."""
+
+    asr: AsrModelInfo
+    models: PairModels
+
+    def route(self, source: str | None, target: str) -> Route:
+        return route_target(self.asr, self.models, source, target)
 
 
 @dataclass(frozen=True)
@@ -88,14 +116,22 @@ class TranslationEvent:
     stable: str = ""
 
 
+@dataclass(frozen=True)
+class TranslateText:
+    """One request of one incremental translator (`stream` numbers it in its session)."""
+
+    stream: int
+    request: StreamRequest
+
+
 def plan_translations(
     services: Services, source: str | None, targets: tuple[str, ...]
 ) -> TranslationPlan:
     """Decide how each target is served, or raise `unsupported_pair` now."""
+    routing = Routing(services.asr_info, services.mt.pair_models)
     routes: dict[str, Route] = {}
-    models = services.mt.pair_models
     for target in targets:
-        route = route_target(services.asr_info, models, source, target)
+        route = routing.route(source, target)
         if not isinstance(route, Transcript):  # the transcript already is in that language
             routes[target] = route
     return TranslationPlan(source=source, routes=routes)
@@ -118,51 +154,53 @@ class _English:
 
 @dataclass(eq=False)
 class _Stream:
+    id: int
     core: IncrementalTranslator
     #: Its events go out as translations into `core.target` (an English leg that
     #: only feeds pivots does not publish).
     publish: bool
     #: It translates the English leg (en -> target), not the transcript.
     pivot: bool
+    #: Finals of segments up to this one (its own source numbering) are published or
+    #: were never fed to it: it no longer needs their bookkeeping.
+    through: int = -1
 
 
 class Translations:
-    def __init__(
-        self,
-        services: Services,
-        plan: TranslationPlan,
-        on_event: Callable[[TranslationEvent], None],
-        on_error: Callable[[ParleyError], None],
-        audio_of: Callable[[float, float], np.ndarray] | None = None,
-    ) -> None:
-        self.services = services
+    def __init__(self, plan: TranslationPlan, routing: Routing,
+                 options: IncrementalOptions | None = None) -> None:
         self.plan = plan
-        self._on_event = on_event
-        self._on_error = on_error
-        self.audio_of = audio_of
-        self._models = services.mt.pair_models
+        self._routing = routing
+        self._options = options or IncrementalOptions()
         self._source = plan.source
         self._streams: dict[str, _Stream] = {}
         self._retired: list[_Stream] = []
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._timer: asyncio.TimerHandle | None = None
+        self._ids = 0
+        self._out: list[TranslationEvent | ParleyError] = []
         self._whisper_queue: list[Final] = []
-        self._whisper_busy = False
+        #: the final Whisper is translating now
+        self._speaking: Final | None = None
         self._segments: dict[int, _SegmentInfo] = {}
+        self._last_segment = -1
         self._english: dict[int, _English] = {}
+        self._english_count = 0
         self._english_partial: _English | None = None
         self._partial_arrival: float | None = None
         self._partial_span = (0.0, 0.0)
-        self._aborted = False
 
     # -- what is served, and how --------------------------------------------------------
-    def describe(self) -> dict[str, str]:
-        """target -> "mt" / "whisper" / "pivot" / "transcript"."""
+    def describe(self) -> dict[str, Via]:
+        """target -> "mt" / "whisper" / "pivot"."""
         return {t: r.via for t, r in self.plan.routes.items()}
 
     def describe_routes(self) -> dict[str, dict[str, Any]]:
         """target -> the route in its wire form (`server.mt.routes.route_json`)."""
         return {t: route_json(r) for t, r in self.plan.routes.items()}
+
+    @property
+    def keeps_audio(self) -> bool:
+        """Whether some target is made by Whisper's translate task (it re-reads audio)."""
+        return isinstance(self._english_leg(), WhisperTranslate)
 
     def add_target(self, target: str, language: str | None = None) -> Via:
         """Start translating into `target` from now on (a room listener asked for it).
@@ -173,74 +211,133 @@ class Translations:
         self._detect(language)
         if target in self.plan.routes:
             return self.plan.routes[target].via
-        route = route_target(self.services.asr_info, self._models, self._source, target)
+        route = self._routing.route(self._source, target)
         if isinstance(route, Transcript):
             raise UnsupportedError(
                 f"{target!r} is the source language: follow the transcript", code="unsupported_pair"
             )
-        self.plan.routes[target] = route
+        self.plan = self.plan.with_route(target, route)
         return route.via
 
-    def remove_target(self, target: str) -> None:
+    def remove_target(self, target: str, now: float) -> None:
         """Stop translating into `target` (its last listener left). Pending finals still go out."""
-        route = self.plan.routes.pop(target, None)
-        if route is None:
+        if target not in self.plan.routes:
             return
-        now = time.monotonic()
+        self.plan = self.plan.without(target)
         stream = self._streams.get(target)
         if stream is not None and not stream.core.closed:
             if target == PIVOT and self._english_leg() is not None:
                 stream.publish = False  # pivot targets still need the English leg
             else:
-                self._publish_all(stream, stream.core.close(now))
+                self._publish_all(stream, stream.core.close(now), now)
         leg = self._streams.get(PIVOT)
         if leg is not None and self._english_leg() is None and not leg.core.closed:
             # the last pivot target is gone: so is the unpublished leg
-            self._publish_all(leg, leg.core.close(now))
-        self._pump()
+            self._publish_all(leg, leg.core.close(now), now)
 
     # -- transcript in -----------------------------------------------------------------
-    def on_partial(self, ev: Partial, language: str | None, arrival: float | None) -> None:
+    def on_partial(self, ev: Partial, language: str | None, arrival: float | None,
+                   now: float) -> None:
         self._detect(language)
-        now = time.monotonic()
         self._partial_arrival = arrival
         self._partial_span = (ev.start, ev.end)
         for stream in self._transcript_streams():
             stream.core.on_partial(ev.text, now)
-        self._pump()
 
-    def on_final(self, ev: Final, arrival: float | None) -> None:
+    def on_final(self, ev: Final, arrival: float | None, now: float) -> None:
         self._detect(ev.language)
-        now = time.monotonic()
+        streams = self._transcript_streams()  # a new one starts after the last segment
         self._segments[ev.segment] = _SegmentInfo(ev.start, ev.end, arrival)
-        for stream in self._transcript_streams():
-            self._publish_all(stream, stream.core.on_final(ev.segment, ev.text, True, now))
+        self._last_segment = max(self._last_segment, ev.segment)
+        for stream in streams:
+            self._publish_all(stream, stream.core.on_final(ev.segment, ev.text, True, now), now)
         if isinstance(self._english_leg(), WhisperTranslate):
             self._whisper_queue.append(ev)
-        self._pump()
+        self._prune()
 
-    async def close(self) -> None:
-        """Translate everything still pending (end of stream)."""
-        now = time.monotonic()
+    def close(self, now: float, *, pivots: bool) -> None:
+        """End of stream: close the translators that read the transcript (then, once their
+        results are in, call again with `pivots` to close the rest)."""
         for stream in list(self._streams.values()):
-            if not stream.pivot:
-                self._publish_all(stream, stream.core.close(now))
-        self._pump()
-        await self._drain()
-        now = time.monotonic()
-        for stream in list(self._streams.values()):
-            self._publish_all(stream, stream.core.close(now))
-        self._pump()
-        await self._drain()
-        if self._timer is not None:
-            self._timer.cancel()
+            if pivots or not stream.pivot:
+                self._publish_all(stream, stream.core.close(now), now)
 
-    def abort(self) -> None:
-        self._aborted = True
-        for task in self._tasks:
-            task.cancel()
-        if self._timer is not None:
-            self._timer.cancel()
+    # -- requests out, results in ---------------------------------------------------------
+    def requests(self, now: float) -> list[TranslateText]:
+        self._retired = [r for r in self._retired if not r.core.done]
+        out: list[TranslateText] = []
+        for stream in [*self._streams.values(), *self._retired]:
+            while (req := stream.core.next_request(now)) is not None:
+                out.append(TranslateText(stream.id, req))
+        return out
+
+    def next_speech(self) -> Final | None:
+        """The next final for Whisper's translate task, if none is being translated."""
+        if not self._whisper_queue or self._speaking is not None:
+            return None
+        self._speaking = self._whisper_queue.pop(0)
+        return self._speaking
+
+    def next_deadline(self, now: float) -> float | None:
+        """When a rate-limited partial is due (call `requests` then), or None."""
+        due = [d for s in [*self._streams.values(), *self._retired]
+               if (d := s.core.next_deadline(now)) is not None]
+        return min(due, default=None)
+
+    def on_result(self, req: TranslateText, result: TranslationResult, now: float) -> None:
+        stream = self._owner(req)
+        if stream is not None:
+            events = stream.core.on_result(req.request, result, now)
+            self._publish_all(stream, events, now, result.mt_ms / 1000)
+            self._prune()
+
+    def on_failed(self, req: TranslateText, error: ParleyError | None, now: float) -> None:
+        """The request was not translated: `error` for the client, None when dropped."""
+        if error is not None:
+            self._out.append(error)
+        stream = self._owner(req)
+        if stream is not None:
+            self._publish_all(stream, stream.core.on_failed(req.request, now), now)
+            self._prune()
+
+    def on_speech(self, final: Final, text: str | None, asr_s: float, now: float) -> None:
+        """Whisper translated `final`'s audio into English (`text` None: it failed)."""
+        if text is None:
+            self._speaking = None
+            return
+        info = self._segments.get(final.segment)
+        event = TranslationEvent(
+            target=PIVOT,
+            final=True,
+            segment=final.segment,
+            text=text,
+            source_segments=(final.segment,),
+            source_text=final.text,
+            start=final.start,
+            end=final.end,
+            via="whisper",
+            mt_s=asr_s,
+            arrival=info.arrival if info else None,
+            stable=text,
+        )
+        if isinstance(self.plan.routes.get(PIVOT), WhisperTranslate):
+            self._out.append(event)
+        self._feed_pivots(True, text, _English(event.source_segments, final.text), now)
+        self._speaking = None
+        self._prune()
+
+    def error(self, error: ParleyError) -> None:
+        self._out.append(error)
+
+    def events(self) -> list[TranslationEvent | ParleyError]:
+        """What happened since the last call: translations to publish and errors, in order."""
+        out, self._out = self._out, []
+        return out
+
+    @property
+    def tracked_segments(self) -> int:
+        """Segments and English sentences whose bookkeeping is kept (bounded)."""
+        return len(self._segments) + len(self._english)
 
     # -- routes --------------------------------------------------------------------------
     def _detect(self, language: str | None) -> None:
@@ -248,16 +345,16 @@ class Translations:
         if self._source is not None or not language:
             return
         self._source = language
-        models, asr = self._models, self.services.asr_info
-        for target in list(self.plan.routes):
+        routes: dict[str, Route] = {}
+        for target in self.plan.routes:
             try:
-                self.plan.routes[target] = route_target(asr, models, language, target)
+                routes[target] = self._routing.route(language, target)
             except UnsupportedError as exc:
-                self._on_error(
+                self._out.append(
                     UnsupportedError(f"detected language {language!r}: {exc.message}",
                                      code="unsupported_pair")
                 )
-                del self.plan.routes[target]
+        self.plan = TranslationPlan(self.plan.source, routes)
 
     def _english_leg(self) -> Direct | WhisperTranslate | None:
         """How English is made for this session's targets (None: no target needs it)."""
@@ -267,6 +364,13 @@ class Translations:
                 return leg
         return None
 
+    def _owner(self, req: TranslateText) -> _Stream | None:
+        for stream in [*self._streams.values(), *self._retired]:
+            if stream.id == req.stream:
+                return stream
+        log.warning("a translation result for stream %d, which is gone", req.stream)
+        return None
+
     def _stream(self, target: str, source: str, *, pivot: bool) -> _Stream:
         stream = self._streams.get(target)
         if stream is not None and stream.core.closed:
@@ -274,8 +378,11 @@ class Translations:
             self._retired.append(self._streams.pop(target))
             stream = None
         if stream is None:
-            core = IncrementalTranslator(source, target, self.services.config_mt_incremental())
-            stream = self._streams[target] = _Stream(core, publish=True, pivot=pivot)
+            self._ids += 1
+            core = IncrementalTranslator(source, target, self._options)
+            fed_from = self._english_count - 1 if pivot else self._last_segment
+            stream = self._streams[target] = _Stream(self._ids, core, publish=True, pivot=pivot,
+                                                     through=fed_from)
         stream.publish = target in self.plan.routes
         return stream
 
@@ -297,29 +404,33 @@ class Translations:
         ]
 
     # -- the English leg out, pivots in ------------------------------------------------------
-    def _feed_pivots(self, final: bool, text: str, english: _English) -> None:
-        now = time.monotonic()
+    def _feed_pivots(self, final: bool, text: str, english: _English, now: float) -> None:
+        streams = self._pivot_streams()  # a new one starts after the last English sentence
+        number = self._english_count
         if final:
-            number = len(self._english)
             self._english[number] = english
+            self._english_count += 1
         else:
             self._english_partial = english
-        for stream in self._pivot_streams():
+        for stream in streams:
             if stream.core.closed:
                 continue
             if final:
-                self._publish_all(stream, stream.core.on_final(number, text, True, now))
+                self._publish_all(stream, stream.core.on_final(number, text, True, now), now)
             else:
                 stream.core.on_partial(text, now)
 
-    def _publish_all(self, stream: _Stream, events: list[StreamEvent], mt_s: float = 0.0) -> None:
+    def _publish_all(self, stream: _Stream, events: list[StreamEvent], now: float,
+                     mt_s: float = 0.0) -> None:
         for ev in events:
-            self._publish(stream, ev, mt_s)
+            self._publish(stream, ev, now, mt_s)
 
-    def _publish(self, stream: _Stream, ev: StreamEvent, mt_s: float) -> None:
+    def _publish(self, stream: _Stream, ev: StreamEvent, now: float, mt_s: float) -> None:
         target = stream.core.target
         pivot_text = None
         segments, source_text = ev.source_segments, ev.source_text
+        if ev.final and ev.source_segments:
+            stream.through = max(stream.through, *ev.source_segments)
         if stream.pivot:
             pivot_text = ev.source_text
             if ev.final:
@@ -349,93 +460,22 @@ class Translations:
             stable=ev.stable,
         )
         if stream.publish:
-            self._on_event(event)
+            self._out.append(event)
         if target == PIVOT and not stream.pivot:
-            self._feed_pivots(ev.final, ev.text, _English(segments, source_text))
+            self._feed_pivots(ev.final, ev.text, _English(segments, source_text), now)
 
-    # -- requests ----------------------------------------------------------------------
-    def _pump(self) -> None:
-        if self._aborted:
-            return
-        now = time.monotonic()
-        wake: float | None = None
-        self._retired = [r for r in self._retired if not r.core.done]
-        for stream in [*self._streams.values(), *self._retired]:
-            while (req := stream.core.next_request(now)) is not None:
-                self._spawn(self._run_mt(stream, req))
-            due = stream.core.next_deadline(now)
-            if due is not None:
-                wake = due if wake is None else min(wake, due)
-        if self._whisper_queue and not self._whisper_busy:
-            self._whisper_busy = True
-            self._spawn(self._run_whisper(self._whisper_queue.pop(0)))
-        if wake is not None and self._timer is None:
-            # A rate-limited partial is due later: wake up then, no polling.
-            loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(max(0.0, wake - now), self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self._pump()
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _drain(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    async def _run_mt(self, stream: _Stream, req: StreamRequest) -> None:
-        try:
-            try:
-                result = await self.services.translate(req, final=req.final)
-            except Dropped:
-                events = stream.core.on_failed(req, time.monotonic())
-                mt_s = 0.0
-            except ParleyError as exc:
-                self._on_error(exc)
-                events = stream.core.on_failed(req, time.monotonic())
-                mt_s = 0.0
-            else:
-                events = stream.core.on_result(req, result, time.monotonic())
-                mt_s = result.mt_ms / 1000
-            self._publish_all(stream, events, mt_s)
-        finally:
-            self._pump()
-
-    async def _run_whisper(self, final: Final) -> None:
-        try:
-            if self.audio_of is None:
-                return
-            audio = self.audio_of(final.start, final.end)
-            req = AsrRequest(0, audio, final.start, final.end, "", final.language, True)
-            try:
-                timed = await self.services.asr.transcribe(req, task="translate")
-            except ModelError as exc:
-                self._on_error(exc)
-                return
-            text = " ".join(w.text.strip() for w in timed.decode.result.words).strip()
-            info = self._segments.get(final.segment)
-            event = TranslationEvent(
-                target=PIVOT,
-                final=True,
-                segment=final.segment,
-                text=text,
-                source_segments=(final.segment,),
-                source_text=final.text,
-                start=final.start,
-                end=final.end,
-                via="whisper",
-                mt_s=timed.asr_s,
-                arrival=info.arrival if info else None,
-                stable=text,
-            )
-            if isinstance(self.plan.routes.get(PIVOT), WhisperTranslate):
-                self._on_event(event)
-            self._feed_pivots(True, text, _English(event.source_segments, final.text))
-        finally:
-            self._whisper_busy = False
-            self._pump()
-
+    def _prune(self) -> None:
+        """Forget segments and English sentences no open translator can still refer to."""
+        live = [s for s in [*self._streams.values(), *self._retired] if not s.core.done]
+        english_floor = min((s.through for s in live if s.pivot),
+                            default=self._english_count - 1)
+        for n in [n for n in self._english if n <= english_floor]:
+            del self._english[n]
+        floor = min((s.through for s in live if not s.pivot), default=self._last_segment)
+        needed = [seg for e in self._english.values() for seg in e.source_segments]
+        needed += [f.segment for f in self._whisper_queue]
+        if self._speaking is not None:
+            needed.append(self._speaking.segment)
+        floor = min([floor, *(n - 1 for n in needed)])
+        for seg in [s for s in self._segments if s <= floor]:
+            del self._segments[seg]

@@ -29,6 +29,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import replace
 from typing import Any, Protocol
 
 from websockets.asyncio.server import ServerConnection
@@ -43,6 +44,7 @@ from server.protocol.close_codes import (
     CLOSE_POLICY,
     CLOSE_RETRY,
 )
+from server.protocol.events import AudioInfo
 from server.protocol.messages import (
     Event,
     FlushMessage,
@@ -306,9 +308,8 @@ class SpeakerConnection:
         ready = session.ready_event()
         grace = gw.registry.grace_s
         if grace > 0:
-            ready["resume_token"] = token
-            ready["resume_grace_s"] = grace
-        self.outbox.put(ready)  # per connection: never replayed
+            ready = replace(ready, resume_token=token, resume_grace_s=grace)
+        self.outbox.put(ready.to_wire())  # per connection: never replayed
         self.log.info("session started (%s, %s -> %s, room %s, as %s)", msg.audio.encoding,
                       msg.source_language or "auto", ",".join(msg.target_languages) or "-",
                       msg.room or "-", admission.principal.name)
@@ -332,20 +333,19 @@ class SpeakerConnection:
         live.session.continue_audio(msg.audio)
         self._attach(live)
         self.guard.start_session(time.monotonic(), started=live.started)
-        ready = live.session.ready_event()
-        ready["audio"] = {"encoding": msg.audio.encoding, "sample_rate": msg.audio.sample_rate,
-                          "channels": msg.audio.channels}
-        ready.update(
+        ready = replace(
+            live.session.ready_event(),
+            audio=AudioInfo(msg.audio.encoding, msg.audio.sample_rate, msg.audio.channels),
             resumed=True,
             resume_grace_s=gw.registry.grace_s,
             audio_bytes=live.audio_bytes,
-            audio_s=round(live.session.audio_s, 3),
+            audio_s=live.session.audio_s,
             replayed=len(replay),
         )
         # The replay (bounded by the replay buffer) goes out before anything new: it must
         # not count against the room this connection has for falling behind.
         self.outbox.capacity = max(self.outbox.capacity, len(replay) + self.limits.outbox_events)
-        self.outbox.put(ready)
+        self.outbox.put(ready.to_wire())
         live.channel.attach(self.outbox, self._on_slow, replay)
         self.log.info("session resumed (%d events replayed after seq %d, %d audio bytes so far)",
                       len(replay), req.last_seq, live.audio_bytes)

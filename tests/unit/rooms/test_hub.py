@@ -40,17 +40,24 @@ class FakeTranslations:
 
 
 @dataclass
-class FakePolicy:
-    language: str | None = None
-
-
-@dataclass
 class FakeSession:
     id: str
     start: StartMessage
     translations: FakeTranslations
-    policy: FakePolicy = field(default_factory=FakePolicy)
+    language: str | None = None
     closed: bool = False
+
+    def routes(self) -> dict[str, str]:
+        return self.translations.describe()
+
+    def describe_routes(self) -> dict[str, dict[str, Any]]:
+        return self.translations.describe_routes()
+
+    def add_target(self, target: str) -> str:
+        return self.translations.add_target(target, self.language)
+
+    def remove_target(self, target: str) -> None:
+        self.translations.remove_target(target)
 
 
 def session(sid: str = "s1", *, source: str | None = "en", targets: tuple[str, ...] = (),
