@@ -3,7 +3,7 @@
 A translator (`server.compat.realtime`, `server.compat.deepgram`) turns one API's client
 frames into Parley client messages (`ParleyOut`: a typed `start`/`flush`/`stop` or a
 binary audio frame) and Parley's server events (wire JSON, read here into the typed
-`ParleyEvent`s) into that API's events. `encode_parley` writes a `ParleyOut` as the frame
+events of `server.protocol.events`) into that API's events. `encode_parley` writes a `ParleyOut` as the frame
 `server.transport.speaker.SpeakerConnection` reads.
 
 G.711 (mu-law / A-law) is expanded to 16-bit PCM here: both APIs name it and Parley's
@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 
+from server.protocol.events import End, Error, Ready, Transcript, Translation, from_wire
 from server.protocol.messages import FlushMessage, StartMessage, StopMessage
 
 ParleyOut: TypeAlias = StartMessage | FlushMessage | StopMessage | bytes
@@ -61,98 +62,16 @@ class Step:
     close: bool = False
 
 
-# --- Parley's server events, typed -------------------------------------------------
+# --- Parley's server events, typed (server.protocol.events) -------------------------
 
-
-@dataclass(frozen=True)
-class Word:
-    word: str
-    start: float
-    end: float
-    probability: float
-
-
-@dataclass(frozen=True)
-class Ready:
-    session_id: str
-    asr_model: str
-
-
-@dataclass(frozen=True)
-class Transcript:
-    final: bool
-    segment: int
-    text: str
-    stable: str
-    start: float
-    end: float
-    language: str | None
-    reason: str | None
-    words: tuple[Word, ...]
-    latency_ms: float | None
-
-
-@dataclass(frozen=True)
-class Translation:
-    final: bool
-    lang: str
-    text: str
-    source_segments: tuple[int, ...]
-    latency_ms: float | None
-
-
-@dataclass(frozen=True)
-class Failure:
-    code: str
-    message: str
-    fatal: bool
-
-
-@dataclass(frozen=True)
-class End:
-    reason: str
-    audio_s: float
-
-
-ParleyEvent: TypeAlias = Ready | Transcript | Translation | Failure | End
+#: The events a compatible API maps; `metrics` has no counterpart in either.
+ParleyEvent: TypeAlias = Ready | Transcript | Translation | Error | End
 
 
 def read_event(text: str) -> ParleyEvent | None:
-    """One Parley server event (wire JSON); None for those no API maps (metrics)."""
-    obj = json.loads(text)
-    kind = obj.get("type")
-    if kind == "ready":
-        return Ready(str(obj.get("session_id", "")), str(obj["models"]["asr"]["name"]))
-    if kind == "transcript":
-        return Transcript(
-            final=bool(obj["final"]),
-            segment=int(obj["segment"]),
-            text=str(obj["text"]),
-            stable=str(obj.get("stable", "")),
-            start=float(obj.get("start") or 0.0),
-            end=float(obj.get("end") or 0.0),
-            language=obj.get("language"),
-            reason=obj.get("reason"),
-            words=tuple(
-                Word(str(w["word"]), float(w["start"]), float(w["end"]),
-                     float(w.get("probability", 1.0)))
-                for w in obj.get("words") or ()
-            ),
-            latency_ms=obj.get("latency_ms"),
-        )
-    if kind == "translation":
-        return Translation(
-            final=bool(obj["final"]),
-            lang=str(obj["lang"]),
-            text=str(obj["text"]),
-            source_segments=tuple(int(s) for s in obj.get("source_segments") or ()),
-            latency_ms=obj.get("latency_ms"),
-        )
-    if kind == "error":
-        return Failure(str(obj["code"]), str(obj["message"]), bool(obj.get("fatal")))
-    if kind == "end":
-        return End(str(obj.get("reason", "")), float(obj.get("audio_s") or 0.0))
-    return None
+    """One Parley server event (wire JSON), typed; None for those no API maps (metrics)."""
+    event = from_wire(json.loads(text))
+    return event if isinstance(event, Ready | Transcript | Translation | Error | End) else None
 
 
 def join_text(left: str, right: str) -> str:

@@ -23,16 +23,13 @@ from typing import Any, Literal, cast
 
 from server.audio.decode import AudioSpec
 from server.compat.common import (
-    End,
-    Failure,
     ParleyEvent,
-    Ready,
     Step,
-    Transcript,
     g711_to_pcm16,
     query,
 )
 from server.errors import ParleyError
+from server.protocol.events import End, Error, Ready, Transcript
 from server.protocol.messages import FlushMessage, StartMessage, StopMessage, normalize_language
 from server.streaming.policy import LatencyMode
 
@@ -231,10 +228,10 @@ class DeepgramTranslator:
             return []
         if isinstance(event, Transcript):
             return self._transcript(event)
-        if isinstance(event, Failure):
+        if isinstance(event, Error):
             return [self.error(event.message, event.code.upper())]
         if isinstance(event, End):
-            return [self._metadata(event.audio_s)]
+            return [self._metadata(event.audio_s or 0.0)]
         return []
 
     def _transcript(self, ev: Transcript) -> list[dict[str, Any]]:

@@ -32,18 +32,14 @@ from typing import Any, Literal
 
 from server.audio.decode import AudioSpec
 from server.compat.common import (
-    End,
-    Failure,
     ParleyEvent,
-    Ready,
     Step,
-    Transcript,
-    Translation,
     g711_to_pcm16,
     join_text,
     query,
 )
 from server.errors import ParleyError
+from server.protocol.events import End, Error, Ready, Transcript, Translation
 from server.protocol.messages import FlushMessage, StartMessage, normalize_language
 
 log = logging.getLogger(__name__)
@@ -278,7 +274,7 @@ class RealtimeTranslator:
             return self._transcript(event)
         if isinstance(event, Translation):
             return self._translation(event)
-        if isinstance(event, Failure):
+        if isinstance(event, Error):
             kind = "invalid_request_error" if event.code in _CLIENT_CODES else "server_error"
             return [self.error(event.message, event.code, kind=kind,
                                event_id=self._last_event_id)]

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from server.compat.common import End, Failure, Transcript, Word, g711_to_pcm16, presented_token
+from server.compat.common import g711_to_pcm16, presented_token
 from server.compat.deepgram import DeepgramError, DeepgramTranslator, ListenOptions, parse_query
+from server.protocol.events import End, Error, Transcript, Word
 from server.protocol.messages import FlushMessage, StartMessage, StopMessage
 
 Q = ("/deepgram/v1/listen?model=nova-3&encoding=linear16&sample_rate=16000&channels=1"
@@ -21,8 +22,9 @@ def _tr(path: str = Q) -> DeepgramTranslator:
 
 def _t(segment: int, text: str, *, final: bool = False, reason: str | None = None) -> Transcript:
     words = tuple(Word(w, 1.0 + i, 1.5 + i, 0.8) for i, w in enumerate(text.split()))
-    return Transcript(final=final, segment=segment, text=text, stable="", start=1.0, end=3.5,
-                      language="en", reason=reason, words=words if final else (), latency_ms=250.0)
+    return Transcript(final=final, segment=segment, text=text, stable="", unstable=text,
+                      start=1.0, end=3.5, language="en", reason=reason,
+                      words=words if final else (), latency_ms=250.0, queue_ms=0.0, asr_ms=50.0)
 
 
 def test_query_becomes_options_and_start() -> None:
@@ -99,10 +101,10 @@ def test_finalize_marks_its_final_and_end_is_metadata() -> None:
     out = tr.on_parley(_t(0, "Cut short", final=True, reason="flush"))
     (res,) = [m for m in out if m["type"] == "Results"]
     assert res["from_finalize"] is True and res["speech_final"]
-    (meta,) = tr.on_parley(End("stop", 12.5))
+    (meta,) = tr.on_parley(End("stop", audio_s=12.5))
     assert meta["type"] == "Metadata" and meta["duration"] == 12.5
     assert meta["request_id"] == "r-1" and meta["channels"] == 1
-    (err,) = tr.on_parley(Failure("bad_audio", "cannot decode", True))
+    (err,) = tr.on_parley(Error("bad_audio", "cannot decode", True))
     assert err["type"] == "Error" and err["code"] == "BAD_AUDIO"
 
 

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from server.compat.common import Failure, Ready, Transcript, Translation, Word, encode_parley
+from server.compat.common import encode_parley
 from server.compat.realtime import RealtimeTranslator
+from server.protocol.events import AudioInfo, Error, Ready, Transcript, Translation, Word
 from server.protocol.messages import FlushMessage, StartMessage, parse_client_text
 
 GA = {"type": "session.update", "session": {"type": "transcription", "audio": {"input": {
@@ -21,8 +22,16 @@ GA = {"type": "session.update", "session": {"type": "transcription", "audio": {"
 def _t(segment: int, text: str, stable: str, *, final: bool = False, reason: str | None = None,
        start: float = 1.0, end: float = 2.0) -> Transcript:
     words = tuple(Word(w, start, end, 0.9) for w in text.split()) if final else ()
-    return Transcript(final=final, segment=segment, text=text, stable=stable, start=start,
-                      end=end, language="en", reason=reason, words=words, latency_ms=300.0)
+    return Transcript(final=final, segment=segment, text=text, stable=stable,
+                      unstable=text[len(stable):], start=start, end=end, language="en",
+                      reason=reason, words=words, latency_ms=300.0, queue_ms=0.0, asr_ms=50.0)
+
+
+def _ready(session_id: str, asr_model: str) -> Ready:
+    return Ready(session_id=session_id, models={"asr": {"name": asr_model}},
+                 audio=AudioInfo("pcm_s16le", 24000, 1), source_language="en",
+                 target_languages=(), translation={}, routes={}, room=None, latency="fast",
+                 limits={})
 
 
 def _send(tr: RealtimeTranslator, event: dict[str, Any]) -> Any:
@@ -39,7 +48,7 @@ def _configured(update: dict[str, Any] = GA, path: str = "/v1/realtime") -> Real
     tr.open()
     step = _send(tr, update)
     assert isinstance(step.parley[0], StartMessage)
-    tr.on_parley(Ready("s", "tiny.en"))
+    tr.on_parley(_ready("s", "tiny.en"))
     return tr
 
 
@@ -59,7 +68,7 @@ def test_ga_update_becomes_parley_start_and_updated_follows_ready() -> None:
     # the frame the speaker endpoint reads is a valid Parley start
     parsed = parse_client_text(str(encode_parley(start)))
     assert isinstance(parsed, StartMessage) and parsed.audio == start.audio
-    updated = tr.on_parley(Ready("s", "tiny.en"))
+    updated = tr.on_parley(_ready("s", "tiny.en"))
     assert updated[0]["type"] == "session.updated"
     assert updated[0]["session"]["audio"]["input"]["transcription"]["language"] == "en"
 
@@ -71,7 +80,7 @@ def test_beta_form_names_its_events_and_takes_g711() -> None:
         "input_audio_format": "g711_ulaw", "turn_detection": None}})
     start = step.parley[0]
     assert isinstance(start, StartMessage) and start.audio.sample_rate == 8000
-    assert tr.on_parley(Ready("s", "m"))[0]["type"] == "transcription_session.updated"
+    assert tr.on_parley(_ready("s", "m"))[0]["type"] == "transcription_session.updated"
     pcm = _append(tr, b"\xff\x00").parley[0]
     assert pcm == (0).to_bytes(2, "little", signed=True) + (-32124).to_bytes(
         2, "little", signed=True)
@@ -138,7 +147,9 @@ def test_server_vad_items_deltas_only_grow_and_complete_at_the_final() -> None:
     committed = next(e for e in out if e["type"] == "input_audio_buffer.committed")
     assert committed["previous_item_id"] == item and committed["item_id"] != item
     # translations ride along, named by the items they translate
-    (tl,) = tr.on_parley(Translation(True, "de", "Hallo Welt", (0,), 500.0))
+    (tl,) = tr.on_parley(Translation(final=True, lang="de", segment=0, text="Hallo Welt", stable="Hallo Welt",
+                    source_segments=(0,), source_text="Hello world", start=1.0, end=2.0,
+                    via="mt", latency_ms=500.0, mt_ms=40.0, queue_ms=0.0, asr_ms=50.0))
     assert tl["type"] == "parley.translation" and tl["item_ids"] == [item]
 
 
@@ -196,10 +207,10 @@ def test_second_update_may_change_turn_detection_only() -> None:
 
 def test_parley_errors_keep_their_code() -> None:
     tr = _configured()
-    (err,) = tr.on_parley(Failure("unauthorized", "an API token is required", True))
+    (err,) = tr.on_parley(Error("unauthorized", "an API token is required", True))
     assert err["error"]["type"] == "invalid_request_error"
     assert err["error"]["code"] == "unauthorized"
-    (err,) = tr.on_parley(Failure("overloaded", "busy", True))
+    (err,) = tr.on_parley(Error("overloaded", "busy", True))
     assert err["error"]["type"] == "server_error"
 
 
