@@ -56,7 +56,14 @@ from server.session.translations import (
     Translations,
 )
 from server.streaming.events import AsrRequest, AsrResult, Decoded, Final, Partial
-from server.streaming.policy import SAMPLE_RATE, PolicyOptions, StreamingTranscriber, Vad
+from server.streaming.policy import (
+    SAMPLE_RATE,
+    LatencyMode,
+    PolicyOptions,
+    StreamingTranscriber,
+    Vad,
+    latency_options,
+)
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +103,7 @@ class SessionCore:
         *,
         vad: Vad,
         policy: PolicyOptions,
-        latency: str,
+        latency: LatencyMode,
         plan: TranslationPlan,
         routing: Routing,
         mt_options: IncrementalOptions | None = None,
@@ -106,7 +113,9 @@ class SessionCore:
         """`decode_interval` stretches the policy's re-decode cadence under load (base -> s)."""
         self.start = start
         self.latency = latency
-        self.policy = StreamingTranscriber(vad, policy, language=start.source_language)
+        self.policy = StreamingTranscriber(
+            vad, latency_options(latency, policy), language=start.source_language
+        )
         self.translations = Translations(plan, routing, mt_options)
         self._decoder: AudioDecoder = make_decoder(start.audio)
         self._backlog = backlog or Backlog()

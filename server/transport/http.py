@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-WEB_ROOT = Path(__file__).resolve().parent.parent / "clients" / "web"
+WEB_ROOT = Path(__file__).resolve().parents[2] / "clients" / "web"
 WS_PATHS = ("/v1/stream", "/v1/listen")
 #: OpenAI Realtime transcription and Deepgram live: speakers behind a translator
 #: (server.compat), refused at the handshake in their API's own shape.

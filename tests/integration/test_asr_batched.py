@@ -198,8 +198,10 @@ def test_base_translates_dutch_to_english_and_detects_the_language() -> None:
         assert nl.result.language == "nl"
     refs = [c.text for c, _ in dutch()]
     hyps = [join_words(d.result.words) for d in transcribed]
-    # Measured 0.58 for this engine and 0.59 for faster-whisper on 11 clips of 4-8 s.
-    assert wer(refs, hyps, normalize=False) < 0.7, hyps
+    # 26 words, one word 3.8 points: measured 0.58 on one machine and 0.73 on an AMD EPYC
+    # (CTranslate2's int8 kernels differ by CPU); a Dutch transcript at all, not English
+    # (WER near 1), is what this bound can tell.
+    assert wer(refs, hyps, normalize=False) < 0.85, hyps
 
 
 def test_serve_flags_choose_the_batched_engine_its_windows_beams_and_workers() -> None:

@@ -94,6 +94,8 @@ def test_http_routes(tiny_server: ServerProcess) -> None:
 
     with urllib.request.urlopen(tiny_server.http + "/healthz") as r:
         assert r.status == 200
+    with urllib.request.urlopen(tiny_server.http + "/") as r:  # the captioning page
+        assert r.status == 200 and r.headers["Content-Type"].startswith("text/html")
     with urllib.request.urlopen(tiny_server.http + "/readyz") as r:
         assert r.status == 200
     with urllib.request.urlopen(tiny_server.http + "/v1/models") as r:

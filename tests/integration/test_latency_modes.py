@@ -25,7 +25,8 @@ def test_accurate_finals_come_whole_after_each_utterance(tiny_server: ServerProc
     jsonschema.validate(ready, schema_for("ready"))
     partials = got.of("transcript", final=False)
     assert partials, "accurate still shows partials"
-    assert all(p["stable"] == "" and p["unstable"] for p in partials)
+    assert all(p["stable"] == "" and p["unstable"] for p in partials), [
+        p for p in partials if p["stable"] or not p["unstable"]]
     finals = got.of("transcript", final=True)
     assert finals and {f["reason"] for f in finals} <= {"endpoint", "max_length", "stop"}
     # Audio goes out at real time from about the ready event on: a final that needs the

@@ -86,7 +86,7 @@ async def microphone_chunks(
     """16 kHz mono s16le chunks from a microphone (needs the optional `sounddevice`)."""
     try:
         import sounddevice
-    except ImportError:
+    except (ImportError, OSError):  # OSError: installed, but no PortAudio library
         raise ParleyClientError(
             "microphone input needs the optional package 'sounddevice' "
             "(pip install sounddevice; on Linux also the PortAudio library, e.g. "

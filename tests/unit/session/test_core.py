@@ -35,7 +35,7 @@ from server.session.core import Recognize, Request, SessionCore, Stage, Translat
 from server.session.resume import ReplayBuffer
 from server.session.translations import Routing, TranslateText, TranslationPlan
 from server.streaming.events import AsrRequest, AsrResult
-from server.streaming.policy import SAMPLE_RATE, PolicyOptions
+from server.streaming.policy import SAMPLE_RATE, LatencyMode, PolicyOptions, latency_options
 from server.streaming.words import Word
 from tests.unit.streaming.test_policy import EnergyVad, ScriptedAsr, script, silence, speech
 
@@ -137,7 +137,7 @@ def harness(
     words: list[Word], *, source: str | None = "en", targets: tuple[str, ...] = (),
     multilingual: bool = False, room: str | None = None, partials: bool = True,
     pairs: dict[tuple[str, str], str] | None = None, backlog: Backlog | None = None,
-    language: str = "en",
+    language: str = "en", latency: LatencyMode = "fast",
 ) -> Harness:
     start = StartMessage(type="start", audio=AudioSpec("pcm_s16le"), source_language=source,
                          target_languages=targets, room=room, partials=partials)
@@ -149,7 +149,7 @@ def harness(
         route = routing.route(source, t)
         if not isinstance(route, Transcript):
             routes[t] = route
-    core = SessionCore(start, 0.0, vad=EnergyVad(), policy=PolicyOptions(), latency="balanced",
+    core = SessionCore(start, 0.0, vad=EnergyVad(), policy=PolicyOptions(), latency=latency,
                        plan=TranslationPlan(source, routes), routing=routing, backlog=backlog)
     asr = ScriptedAsr(words)
     asr_language = language
@@ -204,6 +204,17 @@ def test_partials_then_one_final_with_words_and_latency_from_the_fake_clock() ->
     assert end.duration_s == pytest.approx(h.now)
     for event in stamped([*h.events, end]):
         jsonschema.validate(event.to_wire(), schema_for(event.type))
+
+
+def test_the_session_latency_mode_is_the_policy_s() -> None:
+    audio, words = utterances(2)
+    h = harness(words, latency="accurate")
+    assert h.core.policy.opts == latency_options("accurate", PolicyOptions())
+    h.feed(audio)
+    h.stop()
+    partials, finals = h.transcripts(final=False), h.transcripts()
+    assert partials and all(p.stable == "" for p in partials)  # nothing stable until the end
+    assert [f.text.split() for f in finals] == [SENTENCE, SENTENCE]
 
 
 def test_no_partial_transcripts_when_the_client_asked_for_none() -> None:
