@@ -262,10 +262,19 @@ def write_plots(out_dir: Path, results: dict[str, Any]) -> list[str]:
               for s in [res[name]["steps"][0]]]
     if points:
         path = out_dir / "frontier.png"
+        offline = [res.get("offline", {}).get("wer") for res in english.values()]
         frontier_plot(path, [p for p in points if p[1] is not None and p[2] is not None],
-                      "final latency p50, 1 real-time stream (s)")
+                      "final latency p50, 1 real-time stream (s)",
+                      offline[0] if len(offline) == 1 else None)
         written.append(path.name)
     return written
+
+
+def log_latency_axis(latencies: list[float]) -> bool:
+    """Whether a frontier's latency axis is logarithmic: its positive latencies span more
+    than a decade."""
+    positive = [x for x in latencies if x > 0]
+    return bool(positive) and max(positive) > 10 * min(positive)
 
 
 def frontier_plot(
@@ -273,7 +282,9 @@ def frontier_plot(
     offline_wer: float | None = None, ylabel: str = "WER (95 % CI)",
 ) -> None:
     """WER (with its 95 % CI as an error bar where given) against a latency, one labelled
-    point per system; `offline_wer` as a dashed line."""
+    point per system; `offline_wer` as a dashed line. The latency axis is logarithmic when
+    the points span more than a decade (a baseline minutes behind beside Parley's seconds),
+    so that the close points stay apart."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -289,7 +300,10 @@ def frontier_plot(
         ax.axhline(offline_wer, color="gray", ls="--", lw=0.8, label="offline")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_xlim(left=0)
+    if log_latency_axis([p[1] for p in points]):
+        ax.set_xscale("log")
+    else:
+        ax.set_xlim(left=0)
     ax.grid(alpha=0.3)
     ax.set_title("accuracy against latency: lower left is better")
     fig.tight_layout()

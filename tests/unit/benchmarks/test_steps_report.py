@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from benchmarks.data import StreamPart
-from benchmarks.report import describe_server, headline, markdown
+from benchmarks.report import describe_server, headline, log_latency_axis, markdown
 from benchmarks.scoring import TimedText, assign_to_parts, translation_scores
 from benchmarks.steps import holds_slo, merge_repeats
 
@@ -99,3 +99,10 @@ def test_the_report_says_what_the_server_ran() -> None:
         "base, whisper engine"
     )
     assert describe_server(None) is None
+
+
+def test_the_frontier_turns_logarithmic_only_past_a_decade() -> None:
+    assert not log_latency_axis([1.1, 2.3, 6.0])
+    assert log_latency_axis([1.1, 2.3, 93.0])  # a baseline minutes behind
+    assert not log_latency_axis([0.0, 1.0, 9.0])  # a zero is no decade
+    assert not log_latency_axis([])
