@@ -403,7 +403,7 @@ def run_dutch(args: argparse.Namespace, plan: Plan) -> dict[str, Any]:
             step = measure(t, plan.dutch, 1, args, language=language, targets_langs=["en"],
                            translation_lang="en")
             result[t.system] = step
-            _progress_line(f"{model} nl->en", t.system, step)
+            _progress_line(f"{model} {language}->en", t.system, step)
     return result
 
 
