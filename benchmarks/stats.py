@@ -99,7 +99,13 @@ def _draws(n: int, resamples: int, seed: int) -> list[npt.NDArray[np.intp]]:
 
 def _interval(value: float, samples: npt.NDArray[np.float64], confidence: float) -> Interval:
     tail = (1.0 - confidence) / 2 * 100
-    low, high = np.percentile(samples, [tail, 100 - tail])
+    # A ratio over a draw where B made no error is infinite; interpolating between two
+    # infinities is undefined (NaN), so such samples take the nearest drawn value instead.
+    q = [tail, 100 - tail]
+    if np.isfinite(samples).all():
+        low, high = np.percentile(samples, q)
+    else:
+        low, high = np.percentile(samples, q, method="inverted_cdf")
     return Interval(value, float(low), float(high))
 
 

@@ -71,3 +71,15 @@ def test_bad_input_is_refused() -> None:
         compare([1, 2], [1], [3, 3])
     with pytest.raises(ValueError):
         wer_interval([0, 0], [0, 0])
+
+
+def test_a_ratio_over_clips_where_b_is_often_perfect_has_no_nan() -> None:
+    # Two clips, B wrong on one only: many draws have no B error and an infinite ratio.
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cmp = compare([1, 1], [0, 1], [5, 5])
+    assert cmp.ratio.value == pytest.approx(2.0)
+    assert not np.isnan(cmp.ratio.low) and not np.isnan(cmp.ratio.high)
+    assert cmp.ratio.low <= 2.0 and cmp.ratio.high == np.inf
