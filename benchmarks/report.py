@@ -149,17 +149,18 @@ def markdown(results: dict[str, Any]) -> str:
         rows = []
         off = dutch["offline"]
         rows.append(["offline", off["transcript"]["wer"], "-", off["translation"]["bleu"],
-                     off["translation"]["chrf"], off["translation"]["bleu_doc"], "-", "-"])
+                     off["translation"]["chrf"], off["translation"]["bleu_doc"],
+                     off["translation"].get("chrf_doc"), "-", "-"])
         for name in ("parley", "baseline"):
             s = dutch.get(name)
             if s:
                 tr = s.get("translation", {})
                 rows.append([name, s["wer"], s["latency"]["final"]["p50"], tr.get("bleu"),
-                             tr.get("chrf"), tr.get("bleu_doc"),
+                             tr.get("chrf"), tr.get("bleu_doc"), tr.get("chrf_doc"),
                              tr.get("final_offset", {}).get("p50"),
                              tr.get("final_offset", {}).get("p90")])
-        out.append(_table(["system", "WER (nl)", "word final p50", "BLEU", "chrF", "BLEU (doc)",
-                           "translation offset p50", "p90"], rows))
+        out.append(_table(["system", f"WER ({source})", "word final p50", "BLEU", "chrF",
+                           "BLEU (doc)", "chrF (doc)", "translation offset p50", "p90"], rows))
     mt = results.get("mt")
     if mt:
         out += ["", (f"## Translation stage ({mt['model']}, {mt['sentences']} sentences x "

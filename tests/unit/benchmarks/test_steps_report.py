@@ -106,3 +106,23 @@ def test_the_frontier_turns_logarithmic_only_past_a_decade() -> None:
     assert log_latency_axis([1.1, 2.3, 93.0])  # a baseline minutes behind
     assert not log_latency_axis([0.0, 1.0, 9.0])  # a zero is no decade
     assert not log_latency_axis([])
+
+
+def test_the_translation_table_names_its_source_language_and_scores_whole_documents() -> None:
+    scores = {"bleu": 2.6, "chrf": 19.5, "bleu_doc": 6.44, "chrf_doc": 31.25}
+    spoken = step(1, 2.0, wer=0.6) | {"translation": scores | {"final_offset": {"p50": 1.8}}}
+    results: dict[str, Any] = {
+        "date": "2026-01-01T00:00:00+00:00", "command": "python -m benchmarks.latency",
+        "machine": {"platform": "linux", "load": [{"load1": 1.0, "cpus": 2}]},
+        "config": {"slo_s": 2.5, "frame_ms": 100, "repeat": 1}, "english": {},
+        "headline": [],
+        "dutch": {"model": "base", "language": "cs",
+                  "offline": {"transcript": {"wer": 0.58},
+                              "translation": scores | {"chrf_doc": 40.5}},
+                  "parley": spoken},
+    }
+    text = markdown(results)
+    assert "## Speech (cs) -> English (base, Whisper translate)" in text
+    assert "| WER (cs) |" in text and "| chrF (doc) |" in text
+    assert "| offline | 0.580 |" in text and "| 40.5 |" in text
+    assert "| 31.2" in text
