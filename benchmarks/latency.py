@@ -71,7 +71,8 @@ def add_latency_arguments(p: argparse.ArgumentParser) -> None:
                    help="seconds-to-a-minute check: one short clip, tiny.en, 1 stream, baseline "
                         "too, a few MT sentences")
     p.add_argument("--models", default="tiny.en,base",
-                   help="comma-separated ASR models (names or dirs) [default: tiny.en,base]")
+                   help="comma-separated ASR models (names or dirs) of the English streams; "
+                        "'none' for none, e.g. a translation run alone [default: tiny.en,base]")
     p.add_argument("--url", default=None,
                    help="measure this running Parley server (ws://HOST:PORT/v1/stream) instead "
                         "of starting one; --models must then name the one model it runs")
@@ -194,8 +195,16 @@ def _select(clips: list[Any], seconds: float) -> list[Any]:
     return chosen
 
 
+def model_names(arg: str) -> list[str]:
+    """--models: comma-separated names; `none` measures no English stream (a translation
+    run on its own)."""
+    if arg.strip().lower() == "none":
+        return []
+    return [m.strip() for m in arg.split(",") if m.strip()]
+
+
 def make_plan(args: argparse.Namespace) -> Plan:
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    models = model_names(args.models)
     if args.smoke:
         english = build_stream(english_clips()[:1], name="bench-smoke-english")
         return Plan(models=["tiny.en"] if args.models == "tiny.en,base" else models[:1],
@@ -455,7 +464,7 @@ def run(args: argparse.Namespace, command: str | None = None) -> dict[str, Any]:
                                "condition_on_previous_text, trim at segment ends past 15 s, "
                                "200-char prompt; one model + thread per client",
         },
-        "streams": {"english": _describe(plan.english)},
+        "streams": {"english": _describe(plan.english)} if plan.models else {},
         "english": {},
     }
     if plan.dutch is not None:

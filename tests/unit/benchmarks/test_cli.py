@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from benchmarks.cli import add_bench_parser
-from benchmarks.latency import _counts
+from benchmarks.latency import _counts, model_names
 
 
 def test_bench_latency_parses_like_the_module() -> None:
@@ -17,6 +17,11 @@ def test_bench_latency_parses_like_the_module() -> None:
     assert (args.command, args.bench, args.smoke, args.slo, args.models) == (
         "bench", "latency", True, 1.5, "base")
     assert args.max_streams == 16 and args.frame_ms == 100 and args.repeat == 1
+
+
+def test_models_none_measures_no_english_stream() -> None:
+    assert model_names("none") == [] and model_names(" None ") == []
+    assert model_names("tiny.en, base,") == ["tiny.en", "base"]
 
 
 def test_sweep_doubles_up_to_the_limit() -> None:
